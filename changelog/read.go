@@ -1,0 +1,247 @@
+package changelog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/hlc"
+	"github.com/trigsync/trigsync/schema"
+)
+
+// Op is the kind of row change.
+type Op string
+
+// The three row changes.
+const (
+	Insert Op = "I"
+	Update Op = "U"
+	Delete Op = "D"
+)
+
+// Cell is one column's value.
+type Cell struct {
+	Column string
+	Value  Value
+}
+
+// Cells marshal to a JSON object that keeps their order.
+type Cells []Cell
+
+// MarshalJSON writes {"column": value, …} in slot order.
+func (cs Cells) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		name, _ := json.Marshal(c.Column)
+		val, _ := c.Value.MarshalJSON()
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(val)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// Change is one decoded log row.
+type Change struct {
+	Seq       int64         `json:"seq"`
+	HLC       hlc.Timestamp `json:"hlc"`
+	Epoch     int64         `json:"epoch"`
+	Table     string        `json:"table"`
+	Op        Op            `json:"op"`
+	Origin    string        `json:"origin"`     // the node id that made the change
+	OriginSeq int64         `json:"origin_seq"` // its seq there
+	Key       Cells         `json:"key"`        // the primary key, in key order
+	Set       Cells         `json:"set"`        // non-key columns written: all for I, changed for U
+}
+
+var slotColumn = regexp.MustCompile(`^([vm])([0-9]+)$`)
+
+// Reader decodes log rows. It caches table descriptions and node ids and
+// reloads them when a row references one it has not seen.
+type Reader struct {
+	local  string
+	values int // number of v columns
+	masks  int // number of m columns
+	descs  map[int64]Description
+	nodes  map[int64]string
+}
+
+// NewReader prepares to read the log of the database q reads from.
+func NewReader(ctx context.Context, q sqlx.QueryerContext) (*Reader, error) {
+	local, err := NodeID(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var cols []string
+	if err := sqlx.SelectContext(ctx, q, &cols,
+		`SELECT name FROM pragma_table_info('`+LogTable+`')`); err != nil {
+		return nil, fmt.Errorf("read changelog columns: %w", err)
+	}
+	r := &Reader{local: local}
+	for _, c := range cols {
+		m := slotColumn.FindStringSubmatch(c)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[2])
+		if m[1] == "v" {
+			r.values = max(r.values, n+1)
+		} else {
+			r.masks = max(r.masks, n+1)
+		}
+	}
+	if err := r.reload(ctx, q); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Reader) reload(ctx context.Context, q sqlx.QueryerContext) error {
+	descs, err := Descriptions(ctx, q)
+	if err != nil {
+		return err
+	}
+	var nodes []struct {
+		Ref    int64  `db:"ref"`
+		NodeID string `db:"node_id"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &nodes, `SELECT ref, node_id FROM _trigsync_nodes`); err != nil {
+		return fmt.Errorf("read node references: %w", err)
+	}
+	r.descs, r.nodes = descs, make(map[int64]string, len(nodes))
+	for _, n := range nodes {
+		r.nodes[n.Ref] = n.NodeID
+	}
+	return nil
+}
+
+// Read returns up to limit changes with seq greater than after, in seq order.
+func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) ([]Change, error) {
+	var sel strings.Builder
+	sel.WriteString(`SELECT seq, hlc, epoch, tbl, op, origin, origin_seq`)
+	for k := 0; k < r.masks; k++ {
+		sel.WriteString(", " + MaskColumn(k))
+	}
+	for i := 0; i < r.values; i++ {
+		sel.WriteString(", " + ValueColumn(i))
+	}
+	sel.WriteString(` FROM ` + LogTable + ` WHERE seq > ? ORDER BY seq LIMIT ?`)
+	rows, err := q.QueryContext(ctx, sel.String(), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read changelog: %w", err)
+	}
+	defer rows.Close()
+
+	var out []Change
+	raw := make([]any, 7+r.masks+r.values)
+	ptrs := make([]any, len(raw))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("read changelog: %w", err)
+		}
+		c, err := r.decode(ctx, q, raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read changelog: %w", err)
+	}
+	return out, nil
+}
+
+func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (Change, error) {
+	var c Change
+	seq, ok := raw[0].(int64)
+	if !ok {
+		return c, fmt.Errorf("changelog row: seq is %T", raw[0])
+	}
+	fail := func(format string, args ...any) (Change, error) {
+		return Change{}, fmt.Errorf("changelog row %d: "+format, append([]any{seq}, args...)...)
+	}
+	ts, ok1 := raw[1].(int64)
+	epoch, ok2 := raw[2].(int64)
+	tbl, ok3 := raw[3].(int64)
+	op, ok4 := raw[4].(string)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return fail("hlc, epoch, tbl or op has the wrong type")
+	}
+	c = Change{Seq: seq, HLC: hlc.Timestamp(ts), Epoch: epoch, Op: Op(op), Origin: r.local, OriginSeq: seq}
+	if raw[5] != nil {
+		ref, _ := raw[5].(int64)
+		if _, known := r.nodes[ref]; !known {
+			if err := r.reload(ctx, q); err != nil {
+				return c, err
+			}
+		}
+		if c.Origin, ok = r.nodes[ref]; !ok {
+			return fail("unknown origin reference %v", raw[5])
+		}
+		if c.OriginSeq, ok = raw[6].(int64); !ok {
+			return fail("origin_seq is %T", raw[6])
+		}
+	}
+	d, ok := r.descs[tbl]
+	if !ok {
+		if err := r.reload(ctx, q); err != nil {
+			return c, err
+		}
+		if d, ok = r.descs[tbl]; !ok {
+			return fail("unknown table description %d", tbl)
+		}
+	}
+	if len(d.Columns) > r.values || (len(d.Columns)+MaskBits-1)/MaskBits > r.masks {
+		return fail("description of %s has %d columns, the log %d slots", schema.Quote(d.Table), len(d.Columns), r.values)
+	}
+	c.Table = d.Table
+	masks, values := raw[7:7+r.masks], raw[7+r.masks:]
+	cell := func(slot int) (Cell, error) {
+		v, err := FromSQL(values[slot])
+		return Cell{Column: d.Columns[slot].Name, Value: v}, err
+	}
+	for _, slot := range d.KeySlots() {
+		kc, err := cell(slot)
+		if err != nil {
+			return fail("%v", err)
+		}
+		c.Key = append(c.Key, kc)
+	}
+	for slot, col := range d.Columns {
+		if col.PK != 0 {
+			continue
+		}
+		switch c.Op {
+		case Insert:
+		case Update:
+			m, _ := masks[slot/MaskBits].(int64)
+			if m&(1<<(slot%MaskBits)) == 0 {
+				continue
+			}
+		case Delete:
+			continue
+		default:
+			return fail("unknown op %q", op)
+		}
+		sc, err := cell(slot)
+		if err != nil {
+			return fail("%v", err)
+		}
+		c.Set = append(c.Set, sc)
+	}
+	return c, nil
+}

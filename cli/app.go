@@ -1,0 +1,153 @@
+// Package cli wires trigsync's packages into the trigsync command. Each
+// command lives in its own file; none holds logic beyond flags and output.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/trigsync/trigsync/internal/sqlitedb"
+	"github.com/trigsync/trigsync/migrations"
+	"github.com/trigsync/trigsync/triggers"
+)
+
+// Exit codes (docs/CLI.md).
+const (
+	ExitOK      = 0
+	ExitError   = 1 // the command failed
+	ExitUsage   = 2 // wrong arguments or flags
+	ExitRefused = 3 // the database is not in a state the command accepts
+)
+
+// New returns the trigsync application writing to stdout and stderr.
+func New(version string, stdout, stderr io.Writer) *ucli.App {
+	return &ucli.App{
+		Name:    "trigsync",
+		Usage:   "multi-master replication for SQLite, built on triggers and a changelog",
+		Version: version,
+		Writer:  stdout, ErrWriter: stderr,
+		HideVersion:               true,
+		DisableSliceFlagSeparator: true,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "log as `text` or json", EnvVars: env("log-format")},
+			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `level`: debug, info, warn, error", EnvVars: env("log-level")},
+		},
+		Commands: []*ucli.Command{
+			installCommand(), uninstallCommand(), statusCommand(), changesCommand(),
+			resetNodeIDCommand(), versionCommand(),
+		},
+		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
+			return ucli.Exit(fmt.Sprintf("trigsync: %v (see --help)", err), ExitUsage)
+		},
+		ExitErrHandler: func(*ucli.Context, error) {}, // Run's caller reports
+	}
+}
+
+// Run runs the application and returns the process exit code.
+func Run(ctx context.Context, version string, args []string, stdout, stderr io.Writer) int {
+	err := New(version, stdout, stderr).RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	var coder ucli.ExitCoder
+	code := ExitError
+	switch {
+	case errors.As(err, &coder):
+		code = coder.ExitCode()
+	case errors.Is(err, triggers.ErrNoPrimaryKey), errors.Is(err, triggers.ErrNotInstalled),
+		errors.Is(err, migrations.ErrTooNew):
+		code = ExitRefused
+	}
+	if msg := err.Error(); msg != "" {
+		if !strings.HasPrefix(msg, "trigsync: ") {
+			msg = "trigsync: " + msg
+		}
+		fmt.Fprintln(stderr, msg)
+	}
+	return code
+}
+
+// env names the environment variable of a flag: TRIGSYNC_ and the flag's
+// name in upper case with dashes as underscores.
+func env(flag string) []string {
+	return []string{"TRIGSYNC_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+// logger builds the logger the global flags ask for.
+func logger(c *ucli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usageError("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	}
+	return nil, usageError("--log-format %q: want text or json", c.String("log-format"))
+}
+
+func usageError(format string, args ...any) error {
+	return ucli.Exit("trigsync: "+fmt.Sprintf(format, args...), ExitUsage)
+}
+
+// dbArg opens the database named by the command's only argument.
+func dbArg(c *ucli.Context) (*sqlx.DB, string, error) {
+	if c.NArg() != 1 {
+		return nil, "", usageError("%s takes one argument, the database file; got %d", c.Command.Name, c.NArg())
+	}
+	path := c.Args().First()
+	db, err := sqlitedb.Open(c.Context, path)
+	return db, path, err
+}
+
+// tableList splits comma-separated table names from repeatable flags; a
+// backslash keeps a comma in a name ("a\,b").
+func tableList(values []string) []string {
+	var names []string
+	for _, v := range values {
+		var cur strings.Builder
+		for i := 0; i < len(v); i++ {
+			switch {
+			case v[i] == '\\' && i+1 < len(v) && v[i+1] == ',':
+				cur.WriteByte(',')
+				i++
+			case v[i] == ',':
+				names = append(names, cur.String())
+				cur.Reset()
+			default:
+				cur.WriteByte(v[i])
+			}
+		}
+		names = append(names, cur.String())
+	}
+	out := names[:0]
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// requireInstalled fails with triggers.ErrNotInstalled when trigsync's
+// tables are missing.
+func requireInstalled(c *ucli.Context, db *sqlx.DB, path string) error {
+	v, err := migrations.Version(c.Context, db)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if v == 0 {
+		return fmt.Errorf("%s: %w; run trigsync install %s", path, triggers.ErrNotInstalled, path)
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/trigsync/trigsync/changelog"
+)
+
+func changesCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "changes",
+		Usage:     "print the changelog, decoded",
+		ArgsUsage: "DB",
+		Flags: []ucli.Flag{
+			&ucli.Int64Flag{Name: "since", Usage: "print changes after this `SEQ`", EnvVars: env("since")},
+			&ucli.IntFlag{Name: "limit", Value: 1000, Usage: "print at most `N` changes", EnvVars: env("limit")},
+			&ucli.BoolFlag{Name: "json", Usage: "one JSON object per line (docs/FORMAT.md, values in JSON)", EnvVars: env("json")},
+		},
+		Action: func(c *ucli.Context) error {
+			if c.Int("limit") < 1 {
+				return usageError("--limit must be at least 1")
+			}
+			db, path, err := dbArg(c)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := requireInstalled(c, db, path); err != nil {
+				return err
+			}
+			r, err := changelog.NewReader(c.Context, db)
+			if err != nil {
+				return err
+			}
+			changes, err := r.Read(c.Context, db, c.Int64("since"), c.Int("limit"))
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			enc := json.NewEncoder(c.App.Writer)
+			for _, ch := range changes {
+				if c.Bool("json") {
+					err = enc.Encode(ch)
+				} else {
+					key, _ := ch.Key.MarshalJSON()
+					set, _ := ch.Set.MarshalJSON()
+					_, err = fmt.Fprintf(c.App.Writer, "%d\t%s\t%s\t%s\t%s\t%s\n", ch.Seq, ch.HLC, ch.Op, ch.Table, key, set)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/trigsync/trigsync/triggers"
+)
+
+func installCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "install",
+		Usage:     "create trigsync's tables and install capture triggers on the replicated tables",
+		ArgsUsage: "DB",
+		Description: "Every table with a primary key is replicated unless --include or --exclude say\n" +
+			"otherwise; the selection is remembered for later runs. Running install again\n" +
+			"changes nothing, or regenerates the triggers of tables whose schema changed.",
+		Flags: []ucli.Flag{
+			&ucli.StringSliceFlag{Name: "include", Usage: "replicate only these `TABLES` (comma-separated, repeatable; \\, for a comma in a name)", EnvVars: env("include")},
+			&ucli.StringSliceFlag{Name: "exclude", Usage: "do not replicate these `TABLES`", EnvVars: env("exclude")},
+			&ucli.BoolFlag{Name: "dry-run", Usage: "print the statements install would run, and change nothing", EnvVars: env("dry-run")},
+		},
+		Action: func(c *ucli.Context) error {
+			log, err := logger(c)
+			if err != nil {
+				return err
+			}
+			db, path, err := dbArg(c)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			opts := triggers.Options{DryRun: c.Bool("dry-run")}
+			if c.IsSet("include") || c.IsSet("exclude") {
+				opts.Selection = &triggers.Selection{
+					Include: tableList(c.StringSlice("include")),
+					Exclude: tableList(c.StringSlice("exclude")),
+				}
+			}
+			r, err := triggers.Install(c.Context, db, opts)
+			if err != nil {
+				return fmt.Errorf("install in %s: %w", path, err)
+			}
+			for w, tables := range warnings(r.Tables) {
+				log.Warn(w, "tables", strings.Join(tables, ","))
+			}
+			for _, s := range r.Skipped {
+				log.Info("not replicated", "table", s.Table, "reason", s.Reason)
+			}
+			out := c.App.Writer
+			if opts.DryRun {
+				for _, s := range r.Statements {
+					fmt.Fprintf(out, "%s;\n", s)
+				}
+				fmt.Fprintf(out, "-- dry run: %d statements, nothing changed\n", len(r.Statements))
+				return nil
+			}
+			names := make([]string, len(r.Tables))
+			for i, t := range r.Tables {
+				names[i] = t.Name
+			}
+			verb := "installed in"
+			if !r.NewNode {
+				verb = "updated in"
+			}
+			if len(r.Statements) == 0 && !r.NewNode && r.MigratedFrom != 0 {
+				verb = "already up to date in"
+			}
+			fmt.Fprintf(out, "trigsync %s %s: node %s, %d tables replicated (%s)\n",
+				verb, path, r.NodeID, len(r.Tables), strings.Join(names, ", "))
+			return nil
+		},
+	}
+}
+
+func uninstallCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:        "uninstall",
+		Usage:       "remove trigsync's triggers and tables; the application's data and triggers stay",
+		ArgsUsage:   "DB",
+		Description: "Changes not yet shipped to a peer are lost with the changelog.",
+		Action: func(c *ucli.Context) error {
+			db, path, err := dbArg(c)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			dropped, err := triggers.Uninstall(c.Context, db)
+			if err != nil {
+				return fmt.Errorf("uninstall from %s: %w", path, err)
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "trigsync removed from %s (%d objects dropped)\n", path, len(dropped))
+			return err
+		},
+	}
+}

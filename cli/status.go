@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/hlc"
+	"github.com/trigsync/trigsync/triggers"
+)
+
+// Status is the document `status --json` prints (docs/CLI.md). Fields are
+// only ever added.
+type Status struct {
+	Database        string                `json:"database"`
+	Format          int                   `json:"format"`
+	MetadataVersion int                   `json:"metadata_version"`
+	NodeID          string                `json:"node_id"`
+	HLC             StatusHLC             `json:"hlc"`
+	Changelog       StatusChangelog       `json:"changelog"`
+	Tables          []triggers.TableState `json:"tables"`
+	Skipped         []triggers.Skipped    `json:"skipped"`
+}
+
+// StatusHLC is the node's current clock.
+type StatusHLC struct {
+	Stamp   hlc.Timestamp `json:"stamp"`
+	Time    time.Time     `json:"time"`
+	Counter uint16        `json:"counter"`
+}
+
+// StatusChangelog sums up the log.
+type StatusChangelog struct {
+	Rows    int64 `json:"rows"`
+	LastSeq int64 `json:"last_seq"`
+}
+
+func statusCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "status",
+		Usage:     "show the node id, the replicated and skipped tables, the changelog and the clock",
+		ArgsUsage: "DB",
+		Flags: []ucli.Flag{
+			&ucli.BoolFlag{Name: "json", Usage: "print the stable JSON document of docs/CLI.md", EnvVars: env("json")},
+		},
+		Action: func(c *ucli.Context) error {
+			db, path, err := dbArg(c)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := requireInstalled(c, db, path); err != nil {
+				return err
+			}
+			// One read transaction: every figure describes the same moment.
+			tx, err := db.BeginTxx(c.Context, nil)
+			if err != nil {
+				return fmt.Errorf("status of %s: %w", path, err)
+			}
+			defer tx.Rollback()
+			st, err := triggers.Inspect(c.Context, tx)
+			if err != nil {
+				return fmt.Errorf("status of %s: %w", path, err)
+			}
+			s := Status{Database: path, Format: changelog.Format, MetadataVersion: st.MetadataVersion,
+				Tables: st.Tables, Skipped: st.Skipped}
+			if s.NodeID, err = changelog.NodeID(c.Context, tx); err != nil {
+				return err
+			}
+			now, err := changelog.Now(c.Context, tx)
+			if err != nil {
+				return err
+			}
+			s.HLC = StatusHLC{Stamp: now, Time: now.Time(), Counter: now.Counter()}
+			if err := tx.QueryRowxContext(c.Context,
+				`SELECT count(*), ifnull(max(seq), 0) FROM `+changelog.LogTable).
+				Scan(&s.Changelog.Rows, &s.Changelog.LastSeq); err != nil {
+				return fmt.Errorf("count changelog rows: %w", err)
+			}
+			if s.Tables == nil {
+				s.Tables = []triggers.TableState{}
+			}
+			if s.Skipped == nil {
+				s.Skipped = []triggers.Skipped{}
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			return printStatus(c, s)
+		},
+	}
+}
+
+func printStatus(c *ucli.Context, s Status) error {
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "database\t%s\n", s.Database)
+	fmt.Fprintf(w, "node id\t%s\n", s.NodeID)
+	fmt.Fprintf(w, "format\t%d (metadata version %d)\n", s.Format, s.MetadataVersion)
+	if s.HLC.Stamp == 0 {
+		fmt.Fprintf(w, "hlc\tnone yet: no change captured or received\n")
+	} else {
+		fmt.Fprintf(w, "hlc\t%s\n", s.HLC.Stamp)
+	}
+	fmt.Fprintf(w, "changelog\t%d rows, last seq %d\n", s.Changelog.Rows, s.Changelog.LastSeq)
+	fmt.Fprintf(w, "replicated\t%d tables\n", len(s.Tables))
+	for _, t := range s.Tables {
+		note := ""
+		if t.Stale != "" {
+			note = "  STALE: " + t.Stale + "; run trigsync install"
+		}
+		fmt.Fprintf(w, "  %s\tkey (%s), %d columns%s\n", t.Name, strings.Join(t.PrimaryKey, ", "), t.Columns, note)
+	}
+	if len(s.Skipped) > 0 {
+		fmt.Fprintf(w, "not replicated\t%d tables\n", len(s.Skipped))
+		for _, t := range s.Skipped {
+			fmt.Fprintf(w, "  %s\t%s\n", t.Table, t.Reason)
+		}
+	}
+	tables := make([]triggers.Table, len(s.Tables))
+	for i, t := range s.Tables {
+		tables[i] = t.Table
+	}
+	for warn, names := range warnings(tables) {
+		fmt.Fprintf(w, "warning\t%s: %s\n", strings.Join(names, ", "), warn)
+	}
+	return w.Flush()
+}
+
+// warnings groups the tables' warnings: the tables each warning concerns.
+func warnings(tables []triggers.Table) map[string][]string {
+	out := map[string][]string{}
+	for _, t := range tables {
+		for _, w := range t.Warnings {
+			out[w] = append(out[w], t.Name)
+		}
+	}
+	return out
+}

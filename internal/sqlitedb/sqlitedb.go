@@ -1,0 +1,56 @@
+// Package sqlitedb opens SQLite databases the way every trigsync command
+// needs them: an existing file, one connection, a busy timeout, and write
+// transactions that take the write lock when they begin.
+package sqlitedb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // the pure-Go driver, registered as "sqlite"
+)
+
+// BusyTimeoutMillis is how long a statement waits for another writer.
+const BusyTimeoutMillis = 10_000
+
+// Open opens the existing database file at path. It refuses to create a
+// file: a mistyped path is an error, not a new empty database.
+func Open(ctx context.Context, path string) (*sqlx.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist", path)
+		}
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	return open(ctx, path, "rw")
+}
+
+// Create opens the database at path, creating an empty one if it is missing.
+func Create(ctx context.Context, path string) (*sqlx.DB, error) {
+	return open(ctx, path, "rwc")
+}
+
+func open(ctx context.Context, path, mode string) (*sqlx.DB, error) {
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
+	q := url.Values{}
+	q.Set("mode", mode)
+	q.Set("_txlock", "immediate")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeoutMillis))
+	u.RawQuery = q.Encode()
+	db, err := sqlx.Open("sqlite", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// One connection: a transaction and the statements around it always see
+	// the same connection-level state.
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}

@@ -1,0 +1,100 @@
+// Package migrations creates trigsync's own tables and upgrades them in place.
+//
+// Each step is frozen once released: a later layout is a new step, never an
+// edit of an old one, so that any older install upgrades by running the steps
+// it lacks. The last step applied is kept in _trigsync_meta as
+// metadata_version.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// steps[i] upgrades metadata version i to i+1.
+var steps = [...]string{
+	// 1: the first layout (docs/FORMAT.md, format 1).
+	`CREATE TABLE _trigsync_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+	CREATE TABLE _trigsync_clock(
+		id INTEGER PRIMARY KEY CHECK (id = 0),
+		hlc INTEGER NOT NULL DEFAULT 0,
+		stamped_seq INTEGER NOT NULL DEFAULT 0,
+		epoch INTEGER NOT NULL DEFAULT 0,
+		applying INTEGER NOT NULL DEFAULT 0);
+	INSERT INTO _trigsync_clock(id) VALUES (0);
+	CREATE TABLE _trigsync_nodes(ref INTEGER PRIMARY KEY, node_id TEXT NOT NULL UNIQUE);
+	CREATE TABLE _trigsync_tables(
+		id INTEGER PRIMARY KEY,
+		name TEXT NOT NULL,
+		columns TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		active INTEGER NOT NULL DEFAULT 1);
+	CREATE TABLE _trigsync_changelog(
+		seq INTEGER PRIMARY KEY,
+		hlc INTEGER,
+		epoch INTEGER,
+		tbl INTEGER,
+		op TEXT,
+		origin INTEGER,
+		origin_seq INTEGER);
+	INSERT INTO _trigsync_meta(key, value) VALUES ('format', 1);`,
+}
+
+// Latest is the metadata version this build of trigsync writes.
+const Latest = len(steps)
+
+// ErrTooNew means the database was installed by a newer trigsync.
+var ErrTooNew = errors.New("metadata is newer than this trigsync")
+
+// Version returns the metadata version of the database: 0 when trigsync was
+// never installed.
+func Version(ctx context.Context, q sqlx.QueryerContext) (int, error) {
+	var n int
+	err := sqlx.GetContext(ctx, q, &n,
+		`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_trigsync_meta'`)
+	if err != nil || n == 0 {
+		return 0, wrap(err)
+	}
+	var v int
+	err = sqlx.GetContext(ctx, q, &v, `SELECT value FROM _trigsync_meta WHERE key = 'metadata_version'`)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, errors.New("read metadata version: _trigsync_meta has no metadata_version")
+	}
+	return v, wrap(err)
+}
+
+// Migrate brings trigsync's tables to Latest inside tx and returns the
+// version found before.
+func Migrate(ctx context.Context, tx *sqlx.Tx) (from int, err error) {
+	from, err = Version(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	if from > Latest {
+		return from, fmt.Errorf("%w: the database has metadata version %d, this trigsync knows up to %d; use a newer trigsync", ErrTooNew, from, Latest)
+	}
+	for v := from; v < Latest; v++ {
+		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+			return from, fmt.Errorf("migrate metadata to version %d: %w", v+1, err)
+		}
+	}
+	if from != Latest {
+		_, err = tx.ExecContext(ctx,
+			`INSERT OR REPLACE INTO _trigsync_meta(key, value) VALUES ('metadata_version', ?)`, Latest)
+		if err != nil {
+			return from, fmt.Errorf("record metadata version: %w", err)
+		}
+	}
+	return from, nil
+}
+
+func wrap(err error) error {
+	if err != nil {
+		return fmt.Errorf("read metadata version: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package triggers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/migrations"
+	"github.com/trigsync/trigsync/schema"
+)
+
+// ErrNotInstalled means trigsync's tables are missing from the database.
+var ErrNotInstalled = errors.New("trigsync is not installed in this database")
+
+// TableState is an installed table as it is now.
+type TableState struct {
+	Table
+	// Stale says why the table's triggers no longer match its schema
+	// (changed by hand, say); empty when they do. `install` mends it.
+	Stale string `json:"stale,omitempty"`
+}
+
+// State is what Inspect finds.
+type State struct {
+	MetadataVersion int
+	Selection       Selection
+	Tables          []TableState
+	Skipped         []Skipped
+}
+
+// Inspect compares the installed triggers with the schema without changing
+// anything.
+func Inspect(ctx context.Context, q sqlx.QueryerContext) (State, error) {
+	var s State
+	var err error
+	if s.MetadataVersion, err = migrations.Version(ctx, q); err != nil {
+		return s, err
+	}
+	if s.MetadataVersion == 0 {
+		return s, ErrNotInstalled
+	}
+	if s.Selection, err = storedSelection(ctx, q); err != nil {
+		return s, err
+	}
+	tables, err := schema.Tables(ctx, q)
+	if err != nil {
+		return s, err
+	}
+	plan, err := Classify(tables, s.Selection)
+	if err != nil {
+		return s, err
+	}
+	s.Skipped = append(plan.Skipped, plan.Refused...)
+	active, err := changelog.ActiveDescriptions(ctx, q)
+	if err != nil {
+		return s, err
+	}
+	existing, err := installedTriggers(ctx, q)
+	if err != nil {
+		return s, err
+	}
+	for _, t := range plan.Replicated {
+		ts := TableState{Table: Table{Name: t.Name, Warnings: plan.Warnings[t.Name]}}
+		for _, c := range t.PrimaryKey() {
+			ts.PrimaryKey = append(ts.PrimaryKey, c.Name)
+		}
+		d, ok := active[t.Name]
+		ts.Description, ts.Columns = d.ID, len(d.Columns)
+		switch {
+		case !ok:
+			ts.Stale = "not installed yet"
+		case d.Fingerprint != changelog.Describe(t).Fingerprint:
+			ts.Stale = "the table's schema changed since install"
+		default:
+			for kind, sql := range Generate(t, d) {
+				if existing[TriggerName(kind, t.Name)] != sql {
+					ts.Stale = "a trigger is missing or was changed"
+				}
+			}
+		}
+		s.Tables = append(s.Tables, ts)
+	}
+	return s, nil
+}
