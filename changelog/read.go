@@ -126,7 +126,8 @@ func (r *Reader) reload(ctx context.Context, q sqlx.QueryerContext) error {
 	return nil
 }
 
-// Read returns up to limit changes with seq greater than after, in seq order.
+// Read returns up to limit stamped changes with seq greater than after, in
+// seq order. Rows not stamped yet (changelog.Stamp) are not returned.
 func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) ([]Change, error) {
 	var sel strings.Builder
 	sel.WriteString(`SELECT seq, hlc, epoch, tbl, op, origin, origin_seq`)
@@ -136,7 +137,8 @@ func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, l
 	for i := 0; i < r.values; i++ {
 		sel.WriteString(", " + ValueColumn(i))
 	}
-	sel.WriteString(` FROM ` + LogTable + ` WHERE seq > ? ORDER BY seq LIMIT ?`)
+	sel.WriteString(` FROM ` + LogTable + ` WHERE seq > ? AND seq <= (SELECT stamped_seq FROM ` + ClockTable + `)
+		ORDER BY seq LIMIT ?`)
 	rows, err := q.QueryContext(ctx, sel.String(), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read changelog: %w", err)

@@ -11,8 +11,10 @@ import (
 
 func changesCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "changes",
-		Usage:     "print the changelog, decoded",
+		Name:  "changes",
+		Usage: "print the changelog, decoded",
+		Description: "Rows the triggers wrote since the last stamping get their HLC stamps and\n" +
+			"epoch first (docs/FORMAT.md), so this command writes to the log.",
 		ArgsUsage: "DB",
 		Flags: []ucli.Flag{
 			&ucli.Int64Flag{Name: "since", Usage: "print changes after this `SEQ`", EnvVars: env("since")},
@@ -31,12 +33,23 @@ func changesCommand() *ucli.Command {
 			if err := requireInstalled(c, db, path); err != nil {
 				return err
 			}
-			r, err := changelog.NewReader(c.Context, db)
+			tx, err := db.BeginTxx(c.Context, nil)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			defer tx.Rollback()
+			if _, err := changelog.Stamp(c.Context, tx); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			r, err := changelog.NewReader(c.Context, tx)
 			if err != nil {
 				return err
 			}
-			changes, err := r.Read(c.Context, db, c.Int64("since"), c.Int("limit"))
+			changes, err := r.Read(c.Context, tx, c.Int64("since"), c.Int("limit"))
 			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			if err := tx.Commit(); err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			enc := json.NewEncoder(c.App.Writer)
