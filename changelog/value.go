@@ -150,7 +150,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 func ParseValue(s string) (Value, error) {
 	tag, body, ok := strings.Cut(s, ":")
 	if !ok || len(tag) != 1 {
-		return Value{}, fmt.Errorf("value %.40q: want a type tag i:, r:, t: or b:", s)
+		return Value{}, fmt.Errorf("value %.40q: want a type tag (i, r, t or b) and a colon", s)
 	}
 	switch tag {
 	case "i":

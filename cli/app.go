@@ -28,7 +28,10 @@ const (
 
 // New returns the trigsync application writing to stdout and stderr.
 func New(version string, stdout, stderr io.Writer) *ucli.App {
-	return &ucli.App{
+	onUsageError := func(c *ucli.Context, err error, _ bool) error {
+		return ucli.Exit(fmt.Sprintf("trigsync: %v (see --help)", err), ExitUsage)
+	}
+	app := &ucli.App{
 		Name:    "trigsync",
 		Usage:   "multi-master replication for SQLite, built on triggers and a changelog",
 		Version: version,
@@ -41,13 +44,15 @@ func New(version string, stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			installCommand(), uninstallCommand(), statusCommand(), changesCommand(),
-			resetNodeIDCommand(), versionCommand(),
+			resetNodeIDCommand(), demoCommand(), versionCommand(),
 		},
-		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
-			return ucli.Exit(fmt.Sprintf("trigsync: %v (see --help)", err), ExitUsage)
-		},
-		ExitErrHandler: func(*ucli.Context, error) {}, // Run's caller reports
+		OnUsageError:   onUsageError,
+		ExitErrHandler: func(*ucli.Context, error) {}, // Run reports
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsageError
+	}
+	return app
 }
 
 // Run runs the application and returns the process exit code.

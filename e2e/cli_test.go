@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExitCodesAndMessages(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "app.db")
+	shell(t, db, `CREATE TABLE ok(id TEXT PRIMARY KEY, v); CREATE TABLE "no key"(a, b);`)
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		code int
+		says string
+	}{
+		{nil, []string{"status", filepath.Join(dir, "missing.db")}, 1, "missing.db does not exist"},
+		{nil, []string{"status", db}, 3, "trigsync is not installed in this database; run trigsync install"},
+		{nil, []string{"install", db}, 3, `"no key" has no PRIMARY KEY`},
+		{nil, []string{"install"}, 2, "install takes one argument"},
+		{nil, []string{"install", "--bogus", db}, 2, "flag provided but not defined: -bogus"},
+		{nil, []string{"--log-format", "xml", "install", db}, 2, `--log-format "xml"`},
+		{nil, []string{"changes", "--limit", "0", db}, 2, "--limit must be at least 1"},
+		{nil, []string{"install", "--include", "nope", db}, 1, `--include names "nope"`},
+		{[]string{"TRIGSYNC_EXCLUDE=no key"}, []string{"install", db}, 0, ""},
+	} {
+		r := run(t, tc.env, binary, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.says) {
+			t.Errorf("trigsync %s: exit %d, stderr %q; want exit %d saying %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.code, tc.says)
+		}
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"install", "uninstall", "status", "changes", "reset-node-id", "version"} {
+		if out := trigsync(t, cmd, "--help"); !strings.Contains(out, "USAGE") || !strings.Contains(out, cmd) {
+			t.Errorf("%s --help:\n%s", cmd, out)
+		}
+	}
+	if out := trigsync(t, "--help"); !strings.Contains(out, "TRIGSYNC_LOG_FORMAT") {
+		t.Errorf("--help should name the environment variables:\n%s", out)
+	}
+	if out := trigsync(t, "version"); !strings.Contains(out, "format 1") {
+		t.Errorf("version: %s", out)
+	}
+}
+
+// TestStatusJSON checks the documented, stable shape of status --json.
+func TestStatusJSON(t *testing.T) {
+	db := newDB(t, `CREATE TABLE a(id INTEGER PRIMARY KEY, v); CREATE VIRTUAL TABLE f USING fts5(x);`)
+	shell(t, db, `INSERT INTO a VALUES (1, 'x'); ALTER TABLE a ADD COLUMN w;`)
+	var s struct {
+		Database        string `json:"database"`
+		Format          int    `json:"format"`
+		MetadataVersion int    `json:"metadata_version"`
+		NodeID          string `json:"node_id"`
+		HLC             struct {
+			Stamp   string `json:"stamp"`
+			Time    string `json:"time"`
+			Counter int    `json:"counter"`
+		} `json:"hlc"`
+		Changelog struct {
+			Rows    int `json:"rows"`
+			LastSeq int `json:"last_seq"`
+		} `json:"changelog"`
+		Tables []struct {
+			Name        string   `json:"name"`
+			Description int      `json:"description"`
+			PrimaryKey  []string `json:"primary_key"`
+			Columns     int      `json:"columns"`
+			Warnings    []string `json:"warnings"`
+			Stale       string   `json:"stale"`
+		} `json:"tables"`
+		Skipped []struct {
+			Table  string `json:"table"`
+			Reason string `json:"reason"`
+		} `json:"skipped"`
+	}
+	out := trigsync(t, "status", "--json", db)
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		t.Fatalf("status --json does not match docs/CLI.md: %v\n%s", err, out)
+	}
+	if s.Format != 1 || s.MetadataVersion != 1 || len(s.NodeID) != 32 || s.HLC.Stamp == "0" || s.Changelog.Rows != 1 ||
+		len(s.Tables) != 1 || s.Tables[0].Name != "a" || s.Tables[0].Stale == "" || len(s.Tables[0].Warnings) != 1 ||
+		len(s.Skipped) == 0 || s.Skipped[0].Table != "f" {
+		t.Fatalf("status: %+v", s)
+	}
+	if text := trigsync(t, "status", db); !strings.Contains(text, "STALE") || !strings.Contains(text, "INTEGER PRIMARY KEY") {
+		t.Fatalf("status text:\n%s", text)
+	}
+}
+
+func TestDryRunResetAndUninstall(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "app.db")
+	shell(t, db, `CREATE TABLE t(id TEXT PRIMARY KEY, v); INSERT INTO t VALUES ('a', 1);`)
+	before := shell(t, db, `.schema`)
+	if out := trigsync(t, "install", "--dry-run", db); !strings.Contains(out, `CREATE TRIGGER "_trigsync_i_t"`) {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if after := shell(t, db, `.schema`); after != before {
+		t.Fatal("dry run changed the schema")
+	}
+	trigsync(t, "install", db)
+	shell(t, db, `UPDATE t SET v = 2`)
+
+	// A copied file gets its own id; its history keeps the original's.
+	copied := filepath.Join(dir, "copy.db")
+	b, _ := os.ReadFile(db)
+	os.WriteFile(copied, b, 0o644)
+	orig := nodeID(t, db)
+	out := trigsync(t, "reset-node-id", copied)
+	fresh := nodeID(t, copied)
+	if fresh == orig || !strings.Contains(out, fresh) || !strings.Contains(out, "was "+orig) {
+		t.Fatalf("reset-node-id: %s", out)
+	}
+	shell(t, copied, `UPDATE t SET v = 3`)
+	cs := changes(t, []string{binary}, copied)
+	if len(cs) != 2 || cs[0].Origin != orig || cs[1].Origin != fresh {
+		t.Fatalf("origins after reset: %+v", cs)
+	}
+
+	data := shell(t, db, `SELECT * FROM t`)
+	trigsync(t, "uninstall", db)
+	if got := shell(t, db, `SELECT * FROM t`); got != data {
+		t.Fatalf("uninstall changed the data: %q → %q", data, got)
+	}
+	if got := shell(t, db, `.schema`); got != before {
+		t.Fatalf("uninstall left objects behind:\n%s", got)
+	}
+}
+
+func nodeID(t *testing.T, db string) string {
+	var s struct {
+		NodeID string `json:"node_id"`
+	}
+	if err := json.Unmarshal([]byte(trigsync(t, "status", "--json", db)), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s.NodeID
+}
+
+// TestARM64UnderQEMU runs the static linux/arm64 build under qemu: install
+// on a database, capture a write made by the sqlite3 shell, decode it.
+func TestARM64UnderQEMU(t *testing.T) {
+	qemu := need(t, "qemu-aarch64-static")
+	arm := os.Getenv("TRIGSYNC_ARM64")
+	if arm == "" {
+		arm = filepath.Join(t.TempDir(), "trigsync-arm64")
+		if err := build(arm, "arm64"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, _ := exec.Command("file", arm).Output(); len(out) > 0 && !strings.Contains(string(out), "statically linked") {
+		t.Fatalf("the arm64 binary must be static: %s", out)
+	}
+	db := filepath.Join(t.TempDir(), "arm.db")
+	shell(t, db, `CREATE TABLE t(id TEXT PRIMARY KEY, v);`)
+	if r := run(t, nil, qemu, arm, "install", db); r.code != 0 {
+		t.Fatalf("install under qemu: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, qemu, arm, "version"); !strings.Contains(r.stdout, "linux/arm64") {
+		t.Fatalf("version under qemu: %q", r.stdout)
+	}
+	shell(t, db, `INSERT INTO t VALUES ('from-shell', x'cafe'); UPDATE t SET v = -0.0;`)
+	cs := changes(t, []string{qemu, arm}, db)
+	if len(cs) != 2 || cs[0].Set["v"].String() != "b:yv4=" || cs[1].Set["v"].String() != "r:-0" {
+		t.Fatalf("arm64 changes: %+v", cs)
+	}
+}
