@@ -1,0 +1,79 @@
+package migrations_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/trigsync/trigsync/internal/testutil"
+	"github.com/trigsync/trigsync/migrations"
+	"github.com/trigsync/trigsync/triggers"
+)
+
+func TestMigrateFromNothing(t *testing.T) {
+	db, _ := testutil.NewDB(t, `CREATE TABLE app(id TEXT PRIMARY KEY)`)
+	if v, err := migrations.Version(t.Context(), db); err != nil || v != 0 {
+		t.Fatalf("fresh database: version %d, %v", v, err)
+	}
+	tx := db.MustBegin()
+	from, err := migrations.Migrate(t.Context(), tx)
+	if err != nil || from != 0 {
+		t.Fatalf("migrate: from %d, %v", from, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := migrations.Version(t.Context(), db); v != migrations.Latest {
+		t.Fatalf("version %d after migrating, want %d", v, migrations.Latest)
+	}
+	tx = db.MustBegin()
+	defer tx.Rollback()
+	if from, err := migrations.Migrate(t.Context(), tx); err != nil || from != migrations.Latest {
+		t.Fatalf("second migrate: from %d, %v", from, err)
+	}
+}
+
+func TestRefusesNewerMetadata(t *testing.T) {
+	db, _ := testutil.NewDB(t)
+	tx := db.MustBegin()
+	if _, err := migrations.Migrate(t.Context(), tx); err != nil {
+		t.Fatal(err)
+	}
+	tx.MustExec(`UPDATE _trigsync_meta SET value = 99 WHERE key = 'metadata_version'`)
+	tx.Commit()
+	tx = db.MustBegin()
+	defer tx.Rollback()
+	_, err := migrations.Migrate(t.Context(), tx)
+	if !errors.Is(err, migrations.ErrTooNew) {
+		t.Fatalf("want ErrTooNew, got %v", err)
+	}
+}
+
+// TestUpgradeMetadataV1 upgrades a database installed at metadata version 1
+// in place: the install succeeds, the log written before still decodes and
+// capture goes on.
+func TestUpgradeMetadataV1(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", "metadata-v1.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := testutil.NewDB(t, string(dump))
+	if v, _ := migrations.Version(t.Context(), db); v != 1 {
+		t.Fatalf("fixture has metadata version %d", v)
+	}
+	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`INSERT INTO note VALUES ('d', 'after upgrade', 4)`)
+	cs := testutil.Changes(t, db)
+	if len(cs) != 5 || cs[1].Set[0].Value.Text != "edited" || cs[2].Set[0].Value.Blob[0] != 0 ||
+		cs[3].Key[0].Value.Text != "c" || cs[4].Key[0].Value.Text != "d" {
+		t.Fatalf("changes after upgrade: %+v", cs)
+	}
+	for i := 1; i < len(cs); i++ {
+		if cs[i].HLC <= cs[i-1].HLC {
+			t.Fatalf("stamps after upgrade must go on increasing: %v then %v", cs[i-1].HLC, cs[i].HLC)
+		}
+	}
+}
