@@ -9,16 +9,19 @@ import (
 	"github.com/trigsync/trigsync/hlc"
 )
 
-// The triggers write each local row with its wall-clock reading (Unix
-// milliseconds) in hlc and no epoch. Stamp turns those readings into HLC
-// stamps, in seq order, with the recurrence
+// The triggers write each local row with its wall-clock reading, a Julian
+// day number, in hlc and no epoch. Stamp turns the readings into HLC stamps,
+// in seq order, with the recurrence
 //
-//	stamp_i = max(reading_i << 16, stamp_{i-1} + 1),  stamp_0 = clock.hlc
+//	stamp_i = max(ms_i << 16, stamp_{i-1} + 1),  stamp_0 = clock.hlc
 //
-// which unrolls to stamp_i = i + max(clock.hlc, max_{j≤i}((reading_j<<16) - j)):
-// a running maximum, computed by one window function.
+// where ms_i is reading i in Unix milliseconds (SQLite keeps whole
+// milliseconds, which +0.5 and the cast recover). It unrolls to
+// stamp_i = i + max(clock.hlc, max_{j≤i}((ms_j<<16) - j)): a running
+// maximum, computed by one window function.
 const stampTail = `
-	SELECT seq, rn + max(?1, max((hlc << 16) - rn) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING)) AS stamp
+	SELECT seq, rn + max(?1, max(((CAST(hlc*86400000.0+0.5 AS INTEGER)-210866760000000) << 16) - rn)
+		OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING)) AS stamp
 	FROM (SELECT seq, hlc, row_number() OVER (ORDER BY seq) AS rn FROM ` + LogTable + ` WHERE seq > ?2)`
 
 // Stamp gives every unstamped local row its HLC stamp and a new epoch, and

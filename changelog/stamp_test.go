@@ -25,7 +25,8 @@ func installed(t *testing.T) *sqlx.DB {
 // reading: the clock set back, or far ahead.
 func writeAt(t *testing.T, db *sqlx.DB, wall time.Time) {
 	t.Helper()
-	db.MustExec(`INSERT INTO _trigsync_changelog(hlc, tbl, op, v0, v1) VALUES (?, 1, 'I', 1, 1)`, wall.UnixMilli())
+	julian := float64(wall.UnixMilli())/86400000 + 2440587.5
+	db.MustExec(`INSERT INTO _trigsync_changelog(hlc, tbl, op, v0, v1) VALUES (?, 1, 'I', 1, 1)`, julian)
 }
 
 func stamps(t *testing.T, db *sqlx.DB) []hlc.Timestamp {
@@ -69,7 +70,7 @@ func TestStampCounterCarries(t *testing.T) {
 	db := installed(t)
 	tx := db.MustBegin()
 	for i := 0; i < 70000; i++ { // more rows than the counter holds, in one statement's millisecond
-		tx.MustExec(`INSERT INTO _trigsync_changelog(hlc, tbl, op, v0, v1) VALUES (1000, 1, 'I', 1, 1)`)
+		tx.MustExec(`INSERT INTO _trigsync_changelog(hlc, tbl, op, v0, v1) VALUES (?, 1, 'I', 1, 1)`, 1000.0/86400000+2440587.5)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)

@@ -7,14 +7,14 @@ INSERT INTO note VALUES('c','unstamped',3);
 CREATE TABLE _trigsync_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 INSERT INTO _trigsync_meta VALUES('format',1);
 INSERT INTO _trigsync_meta VALUES('metadata_version',1);
-INSERT INTO _trigsync_meta VALUES('node_id','2dd2c72012c9000dcd34e33a54de1300');
+INSERT INTO _trigsync_meta VALUES('node_id','4c1719ebe5c845dd1920bd6915519279');
 CREATE TABLE _trigsync_clock(
 		id INTEGER PRIMARY KEY CHECK (id = 0),
 		hlc INTEGER NOT NULL DEFAULT 0,
 		stamped_seq INTEGER NOT NULL DEFAULT 0,
 		epoch INTEGER NOT NULL DEFAULT 0,
 		applying INTEGER NOT NULL DEFAULT 0);
-INSERT INTO _trigsync_clock VALUES(0,117656871446380544,3,1,0);
+INSERT INTO _trigsync_clock VALUES(0,117656915281510400,3,1,0);
 CREATE TABLE _trigsync_nodes(ref INTEGER PRIMARY KEY, node_id TEXT NOT NULL UNIQUE);
 CREATE TABLE _trigsync_tables(
 		id INTEGER PRIMARY KEY,
@@ -31,21 +31,21 @@ CREATE TABLE _trigsync_changelog(
 		op TEXT,
 		origin INTEGER,
 		origin_seq INTEGER, m0 INTEGER, v0, v1, v2);
-INSERT INTO _trigsync_changelog VALUES(1,117656871446249472,1,1,'I',NULL,NULL,NULL,'a','first',1);
-INSERT INTO _trigsync_changelog VALUES(2,117656871446315008,1,1,'U',NULL,NULL,2,'a','edited',NULL);
-INSERT INTO _trigsync_changelog VALUES(3,117656871446380544,1,1,'I',NULL,NULL,NULL,'b',X'00',2.5);
-INSERT INTO _trigsync_changelog VALUES(4,1795301383168,NULL,1,'I',NULL,NULL,NULL,'c','unstamped',3);
+INSERT INTO _trigsync_changelog VALUES(1,117656915281117184,1,1,'I',NULL,NULL,NULL,'a','first',1);
+INSERT INTO _trigsync_changelog VALUES(2,117656915281444864,1,1,'U',NULL,NULL,2,'a','edited',NULL);
+INSERT INTO _trigsync_changelog VALUES(3,117656915281510400,1,1,'I',NULL,NULL,NULL,'b',X'00',2.5);
+INSERT INTO _trigsync_changelog VALUES(4,2461366.4589356132783,NULL,1,'I',NULL,NULL,NULL,'c','unstamped',3);
 CREATE TRIGGER "_trigsync_i_note" AFTER INSERT ON "note" FOR EACH ROW WHEN (SELECT applying FROM _trigsync_clock)=0 BEGIN
-INSERT INTO _trigsync_changelog(hlc,tbl,op,v0,v1,v2) VALUES(CAST(julianday('now')*86400000.0+0.5 AS INTEGER)-210866760000000,1,'I',NEW."id",NEW."body",NEW."n");
+INSERT INTO _trigsync_changelog(hlc,tbl,op,v0,v1,v2) VALUES(julianday('now'),1,'I',NEW."id",NEW."body",NEW."n");
 END;
 CREATE TRIGGER "_trigsync_u_note" AFTER UPDATE OF "body","n" ON "note" FOR EACH ROW WHEN (SELECT applying FROM _trigsync_clock)=0 AND (NOT ((OLD."id" IS NOT NEW."id" COLLATE BINARY)) AND ((OLD."body" IS NOT NEW."body" COLLATE BINARY) OR (OLD."n" IS NOT NEW."n" COLLATE BINARY))) BEGIN
-INSERT INTO _trigsync_changelog(hlc,tbl,op,m0,v0,v1,v2) VALUES(CAST(julianday('now')*86400000.0+0.5 AS INTEGER)-210866760000000,1,'U',((OLD."body" IS NOT NEW."body" COLLATE BINARY)<<1)|((OLD."n" IS NOT NEW."n" COLLATE BINARY)<<2),NEW."id",CASE WHEN OLD."body" IS NOT NEW."body" COLLATE BINARY THEN NEW."body" END,CASE WHEN OLD."n" IS NOT NEW."n" COLLATE BINARY THEN NEW."n" END);
+INSERT INTO _trigsync_changelog(hlc,tbl,op,m0,v0,v1,v2) VALUES(julianday('now'),1,'U',((OLD."body" IS NOT NEW."body" COLLATE BINARY)<<1)|((OLD."n" IS NOT NEW."n" COLLATE BINARY)<<2),NEW."id",CASE WHEN OLD."body" IS NOT NEW."body" COLLATE BINARY THEN NEW."body" END,CASE WHEN OLD."n" IS NOT NEW."n" COLLATE BINARY THEN NEW."n" END);
 END;
 CREATE TRIGGER "_trigsync_k_note" AFTER UPDATE OF "id" ON "note" FOR EACH ROW WHEN (SELECT applying FROM _trigsync_clock)=0 AND ((OLD."id" IS NOT NEW."id" COLLATE BINARY)) BEGIN
-INSERT INTO _trigsync_changelog(hlc,tbl,op,v0) VALUES(CAST(julianday('now')*86400000.0+0.5 AS INTEGER)-210866760000000,1,'D',OLD."id");
-INSERT INTO _trigsync_changelog(hlc,tbl,op,v0,v1,v2) VALUES(CAST(julianday('now')*86400000.0+0.5 AS INTEGER)-210866760000000,1,'I',NEW."id",NEW."body",NEW."n");
+INSERT INTO _trigsync_changelog(hlc,tbl,op,v0) VALUES(julianday('now'),1,'D',OLD."id");
+INSERT INTO _trigsync_changelog(hlc,tbl,op,v0,v1,v2) VALUES(julianday('now'),1,'I',NEW."id",NEW."body",NEW."n");
 END;
 CREATE TRIGGER "_trigsync_d_note" AFTER DELETE ON "note" FOR EACH ROW WHEN (SELECT applying FROM _trigsync_clock)=0 BEGIN
-INSERT INTO _trigsync_changelog(hlc,tbl,op,v0) VALUES(CAST(julianday('now')*86400000.0+0.5 AS INTEGER)-210866760000000,1,'D',OLD."id");
+INSERT INTO _trigsync_changelog(hlc,tbl,op,v0) VALUES(julianday('now'),1,'D',OLD."id");
 END;
 COMMIT;

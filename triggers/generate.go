@@ -23,11 +23,10 @@ var kinds = [...]string{onInsert, onUpdate, onKeyUpdate, onDelete}
 // Names are unique because the kind letter sits at a fixed position.
 func TriggerName(kind, table string) string { return changelog.Prefix + kind + "_" + table }
 
-// wallMillis is the statement's wall-clock time in Unix milliseconds, in
-// SQL that SQLite 3.40 runs (no unixepoch('subsec')): julianday holds whole
-// milliseconds, which +0.5 and the cast recover. changelog.Stamp turns it
-// into an HLC stamp.
-const wallMillis = `CAST(julianday('now')*86400000.0+0.5 AS INTEGER)-210866760000000`
+// wallClock is the statement's wall-clock time as SQLite's Julian day
+// number, the cheapest reading SQLite 3.40 offers (no unixepoch('subsec')).
+// changelog.Stamp converts it to milliseconds and an HLC stamp.
+const wallClock = `julianday('now')`
 
 // notApplying keeps the triggers quiet while an applier writes (echo
 // suppression, docs/FORMAT.md).
@@ -130,7 +129,7 @@ func (g generator) masks() map[int]string {
 // column changed.
 func (g generator) row(op, ref string, slots []int) string {
 	cols := []string{"hlc", "tbl", "op"}
-	vals := []string{wallMillis, fmt.Sprint(g.d.ID), "'" + op + "'"}
+	vals := []string{wallClock, fmt.Sprint(g.d.ID), "'" + op + "'"}
 	if op == "U" {
 		masks := g.masks()
 		for k := 0; k*changelog.MaskBits < len(g.d.Columns); k++ {
