@@ -35,13 +35,12 @@ type Value struct {
 	Blob []byte
 }
 
-// Int64, Float, String and Bytes construct values.
-func Int64(i int64) Value    { return Value{Type: Integer, Int: i} }
-func Float(f float64) Value  { return Value{Type: Real, Real: f} }
-func String(s string) Value  { return Value{Type: Text, Text: s} }
-func Bytes(b []byte) Value   { return Value{Type: Blob, Blob: b} }
-func NullValue() Value       { return Value{} }
-func (v Value) IsNull() bool { return v.Type == Null }
+// Int64, Float, String, Bytes and NullValue construct values.
+func Int64(i int64) Value   { return Value{Type: Integer, Int: i} }
+func Float(f float64) Value { return Value{Type: Real, Real: f} }
+func String(s string) Value { return Value{Type: Text, Text: s} }
+func Bytes(b []byte) Value  { return Value{Type: Blob, Blob: b} }
+func NullValue() Value      { return Value{} }
 
 // FromSQL converts what the driver scanned into an any.
 func FromSQL(x any) (Value, error) {

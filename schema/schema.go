@@ -139,20 +139,6 @@ func Tables(ctx context.Context, q sqlx.QueryerContext) ([]Table, error) {
 	return tables, nil
 }
 
-// Lookup returns the named table (matched as SQLite matches names).
-func Lookup(ctx context.Context, q sqlx.QueryerContext, name string) (Table, bool, error) {
-	tables, err := Tables(ctx, q)
-	if err != nil {
-		return Table{}, false, err
-	}
-	for _, t := range tables {
-		if strings.EqualFold(t.Name, name) {
-			return t, true, nil
-		}
-	}
-	return Table{}, false, nil
-}
-
 func columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]Column, error) {
 	var cols []Column
 	rows, err := q.QueryxContext(ctx,
