@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trigsync/trigsync/migrations"
 )
 
 func TestExitCodesAndMessages(t *testing.T) {
@@ -87,7 +89,7 @@ func TestStatusJSON(t *testing.T) {
 	if err := dec.Decode(&s); err != nil {
 		t.Fatalf("status --json does not match docs/CLI.md: %v\n%s", err, out)
 	}
-	if s.Format != 1 || s.MetadataVersion != 1 || len(s.NodeID) != 32 || s.HLC.Stamp == "0" || s.Changelog.Rows != 1 ||
+	if s.Format != 1 || s.MetadataVersion != migrations.Latest || len(s.NodeID) != 32 || s.HLC.Stamp == "0" || s.Changelog.Rows != 1 ||
 		len(s.Tables) != 1 || s.Tables[0].Name != "a" || s.Tables[0].Stale == "" || len(s.Tables[0].Warnings) != 1 ||
 		len(s.Skipped) == 0 || s.Skipped[0].Table != "f" {
 		t.Fatalf("status: %+v", s)

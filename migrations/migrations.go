@@ -42,6 +42,37 @@ var steps = [...]string{
 		origin INTEGER,
 		origin_seq INTEGER);
 	INSERT INTO _trigsync_meta(key, value) VALUES ('format', 1);`,
+
+	// 2: merge state (docs/MERGE.md) and each change's incarnation.
+	`CREATE TABLE _trigsync_rows(
+		tbl TEXT NOT NULL,
+		pk TEXT NOT NULL,
+		inc_hlc INTEGER NOT NULL,
+		inc_node INTEGER NOT NULL,
+		tomb_hlc INTEGER,
+		tomb_node INTEGER,
+		PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
+	CREATE TABLE _trigsync_cells(
+		tbl TEXT NOT NULL,
+		pk TEXT NOT NULL,
+		col TEXT NOT NULL,
+		hlc INTEGER NOT NULL,
+		node INTEGER NOT NULL,
+		PRIMARY KEY (tbl, pk, col)) WITHOUT ROWID;
+	CREATE TABLE _trigsync_origins(
+		node INTEGER PRIMARY KEY,
+		seq INTEGER NOT NULL);
+	CREATE TABLE _trigsync_conflicts(
+		id INTEGER PRIMARY KEY,
+		kind TEXT NOT NULL,
+		at TEXT NOT NULL,
+		tbl TEXT NOT NULL,
+		change TEXT NOT NULL,
+		error TEXT NOT NULL,
+		resolved TEXT);
+	ALTER TABLE _trigsync_changelog ADD COLUMN inc_hlc INTEGER;
+	ALTER TABLE _trigsync_changelog ADD COLUMN inc_node INTEGER;
+	INSERT INTO _trigsync_meta(key, value) VALUES ('integrated_seq', 0);`,
 }
 
 // Latest is the metadata version this build of trigsync writes.
