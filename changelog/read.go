@@ -63,7 +63,16 @@ type Change struct {
 	OriginSeq int64         `json:"origin_seq"` // its seq there
 	Key       Cells         `json:"key"`        // the primary key, in key order
 	Set       Cells         `json:"set"`        // non-key columns written: all for I, changed for U
+	// Incarnation is the row's life the change was made on (docs/MERGE.md):
+	// an insert's own stamp, for an update or delete the stamp of the insert
+	// that began the row (0 and "" for a row from before install). Set when
+	// the change is integrated into the merge state.
+	Incarnation     hlc.Timestamp `json:"inc"`
+	IncarnationNode string        `json:"inc_node"`
 }
+
+// fixedColumns is the number of columns Read selects before the masks.
+const fixedColumns = 9
 
 var slotColumn = regexp.MustCompile(`^([vm])([0-9]+)$`)
 
@@ -130,7 +139,7 @@ func (r *Reader) reload(ctx context.Context, q sqlx.QueryerContext) error {
 // seq order. Rows not stamped yet (changelog.Stamp) are not returned.
 func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) ([]Change, error) {
 	var sel strings.Builder
-	sel.WriteString(`SELECT seq, hlc, epoch, tbl, op, origin, origin_seq`)
+	sel.WriteString(`SELECT seq, hlc, epoch, tbl, op, origin, origin_seq, inc_hlc, inc_node`)
 	for k := 0; k < r.masks; k++ {
 		sel.WriteString(", " + MaskColumn(k))
 	}
@@ -146,7 +155,7 @@ func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, l
 	defer rows.Close()
 
 	var out []Change
-	raw := make([]any, 7+r.masks+r.values)
+	raw := make([]any, fixedColumns+r.masks+r.values)
 	ptrs := make([]any, len(raw))
 	for i := range raw {
 		ptrs[i] = &raw[i]
@@ -167,6 +176,27 @@ func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, l
 	return out, nil
 }
 
+// node resolves a node reference; 0 is the zero stamp's empty node id.
+func (r *Reader) node(ctx context.Context, q sqlx.QueryerContext, raw any) (string, error) {
+	ref, ok := raw.(int64)
+	if !ok {
+		return "", fmt.Errorf("node reference is %T", raw)
+	}
+	if ref == 0 {
+		return "", nil
+	}
+	if _, known := r.nodes[ref]; !known {
+		if err := r.reload(ctx, q); err != nil {
+			return "", err
+		}
+	}
+	id, ok := r.nodes[ref]
+	if !ok {
+		return "", fmt.Errorf("unknown node reference %d", ref)
+	}
+	return id, nil
+}
+
 func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (Change, error) {
 	var c Change
 	seq, ok := raw[0].(int64)
@@ -184,18 +214,20 @@ func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (
 		return fail("hlc, epoch, tbl or op has the wrong type")
 	}
 	c = Change{Seq: seq, HLC: hlc.Timestamp(ts), Epoch: epoch, Op: Op(op), Origin: r.local, OriginSeq: seq}
+	var err error
 	if raw[5] != nil {
-		ref, _ := raw[5].(int64)
-		if _, known := r.nodes[ref]; !known {
-			if err := r.reload(ctx, q); err != nil {
-				return c, err
-			}
-		}
-		if c.Origin, ok = r.nodes[ref]; !ok {
-			return fail("unknown origin reference %v", raw[5])
+		if c.Origin, err = r.node(ctx, q, raw[5]); err != nil {
+			return fail("origin: %v", err)
 		}
 		if c.OriginSeq, ok = raw[6].(int64); !ok {
 			return fail("origin_seq is %T", raw[6])
+		}
+	}
+	if raw[7] != nil {
+		inc, _ := raw[7].(int64)
+		c.Incarnation = hlc.Timestamp(inc)
+		if c.IncarnationNode, err = r.node(ctx, q, raw[8]); err != nil {
+			return fail("inc_node: %v", err)
 		}
 	}
 	d, ok := r.descs[tbl]
@@ -211,7 +243,7 @@ func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (
 		return fail("description of %s has %d columns, the log %d slots", schema.Quote(d.Table), len(d.Columns), r.values)
 	}
 	c.Table = d.Table
-	masks, values := raw[7:7+r.masks], raw[7+r.masks:]
+	masks, values := raw[fixedColumns:fixedColumns+r.masks], raw[fixedColumns+r.masks:]
 	cell := func(slot int) (Cell, error) {
 		v, err := FromSQL(values[slot])
 		return Cell{Column: d.Columns[slot].Name, Value: v}, err

@@ -62,6 +62,9 @@ var steps = [...]string{
 	CREATE TABLE _trigsync_origins(
 		node INTEGER PRIMARY KEY,
 		seq INTEGER NOT NULL);
+	CREATE TABLE _trigsync_peers(
+		node INTEGER PRIMARY KEY,
+		pulled_seq INTEGER NOT NULL DEFAULT 0);
 	CREATE TABLE _trigsync_conflicts(
 		id INTEGER PRIMARY KEY,
 		kind TEXT NOT NULL,

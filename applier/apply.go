@@ -1,0 +1,338 @@
+package applier
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/hlc"
+	"github.com/trigsync/trigsync/lww"
+	"github.com/trigsync/trigsync/schema"
+)
+
+// Batch is a run of changes from one peer's log, in that log's order.
+type Batch struct {
+	Peer    string             // the peer's node id
+	Through int64              // the peer's log was read up to this seq
+	Changes []changelog.Change // may include changes this node already has
+}
+
+// Result counts what Apply did.
+type Result struct {
+	Applied    int // changes merged (whether or not their cells won)
+	Duplicates int // changes this node already had
+	Conflicts  int // set aside: a constraint failed, or a notice was recorded
+	Held       int // set aside until this node's schema knows their table or column
+}
+
+// Apply merges a batch from a peer in one transaction: readers see all of
+// it or none of it. It records the peer's progress (Cursor) with it.
+func Apply(ctx context.Context, db *sqlx.DB, b Batch) (Result, error) {
+	var res Result
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("apply: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := Integrate(ctx, tx); err != nil {
+		return res, err
+	}
+	// Echo suppression: the triggers log nothing this transaction writes.
+	if _, err := tx.ExecContext(ctx, `UPDATE `+changelog.ClockTable+` SET applying = 1`); err != nil {
+		return res, fmt.Errorf("apply: %w", err)
+	}
+	a, err := newApplier(ctx, tx)
+	if err != nil {
+		return res, err
+	}
+	for _, c := range b.Changes {
+		if err := a.apply(ctx, c, &res); err != nil {
+			return res, fmt.Errorf("apply change %d of %s: %w", c.OriginSeq, c.Origin, err)
+		}
+	}
+	if err := a.finish(ctx, b); err != nil {
+		return res, err
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("apply: commit: %w", err)
+	}
+	return res, nil
+}
+
+type applier struct {
+	tx      *sqlx.Tx
+	st      *state
+	local   string
+	descs   map[string]changelog.Description // active, by lower-case table name
+	tables  map[string]schema.Table          // by lower-case name
+	hwm     map[int64]int64                  // origin reference → greatest origin seq applied
+	maxHLC  hlc.Timestamp
+	lastSeq int64
+}
+
+func newApplier(ctx context.Context, tx *sqlx.Tx) (*applier, error) {
+	st, err := newState(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	a := &applier{tx: tx, st: st, descs: map[string]changelog.Description{}, tables: map[string]schema.Table{}, hwm: map[int64]int64{}}
+	if a.local, err = changelog.NodeID(ctx, tx); err != nil {
+		return nil, err
+	}
+	active, err := changelog.ActiveDescriptions(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for name, d := range active {
+		a.descs[strings.ToLower(name)] = d
+	}
+	tables, err := schema.Tables(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		if t.Kind == schema.KindTable {
+			a.tables[strings.ToLower(t.Name)] = t
+		}
+	}
+	var vv []struct {
+		Node int64 `db:"node"`
+		Seq  int64 `db:"seq"`
+	}
+	if err := tx.SelectContext(ctx, &vv, `SELECT node, seq FROM _trigsync_origins`); err != nil {
+		return nil, fmt.Errorf("read version vector: %w", err)
+	}
+	for _, o := range vv {
+		a.hwm[o.Node] = o.Seq
+	}
+	return a, nil
+}
+
+func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) error {
+	if c.Origin == a.local {
+		res.Duplicates++ // our own change, on its way back
+		return nil
+	}
+	origin, err := a.st.ref(ctx, c.Origin)
+	if err != nil {
+		return err
+	}
+	if c.OriginSeq <= a.hwm[origin] {
+		res.Duplicates++
+		return nil
+	}
+	a.hwm[origin] = c.OriginSeq
+	a.maxHLC = max(a.maxHLC, c.HLC)
+
+	d, t, problem := a.resolve(c)
+	if problem != "" {
+		res.Held++
+		return a.setAside(ctx, "held", c, problem)
+	}
+	// Names are the local schema's from here on (on copies of the cells).
+	c.Table = d.Table
+	c.Key, c.Set = append(changelog.Cells(nil), c.Key...), append(changelog.Cells(nil), c.Set...)
+	for _, cells := range []changelog.Cells{c.Key, c.Set} {
+		for i := range cells {
+			cells[i].Column = d.Columns[d.Slot(cells[i].Column)].Name
+		}
+	}
+	if _, err := a.tx.ExecContext(ctx, `SAVEPOINT change`); err != nil {
+		return err
+	}
+	collision, err := a.merge(ctx, t, c)
+	if err != nil {
+		if _, rbErr := a.tx.ExecContext(ctx, `ROLLBACK TO change`); rbErr != nil {
+			return rbErr
+		}
+		res.Conflicts++
+		if err := a.setAside(ctx, "error", c, err.Error()); err != nil {
+			return err
+		}
+	} else {
+		res.Applied++
+		if collision {
+			res.Conflicts++
+			if err := a.setAside(ctx, "notice", c, "two inserts of one primary key met: the one with the greater stamp holds the row"); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := a.tx.ExecContext(ctx, `RELEASE change`); err != nil {
+		return err
+	}
+	incRef, err := a.st.ref(ctx, c.IncarnationNode)
+	if err != nil {
+		return err
+	}
+	a.lastSeq, err = changelog.Append(ctx, a.tx, d, c, origin, incRef)
+	return err
+}
+
+// resolve checks the change's names against the local schema and the
+// replicated tables; problem says why it cannot apply here (yet).
+func (a *applier) resolve(c changelog.Change) (changelog.Description, schema.Table, string) {
+	d, ok := a.descs[strings.ToLower(c.Table)]
+	if !ok {
+		return d, schema.Table{}, fmt.Sprintf("table %s is not replicated on this node", schema.Quote(c.Table))
+	}
+	t := a.tables[strings.ToLower(d.Table)]
+	keySlots := d.KeySlots()
+	if len(c.Key) != len(keySlots) {
+		return d, t, fmt.Sprintf("the primary key of %s differs on this node", schema.Quote(d.Table))
+	}
+	for i, cell := range c.Key {
+		if d.Slot(cell.Column) != keySlots[i] {
+			return d, t, fmt.Sprintf("the primary key of %s differs on this node", schema.Quote(d.Table))
+		}
+	}
+	for _, cell := range c.Set {
+		if s := d.Slot(cell.Column); s < 0 || d.Columns[s].PK != 0 {
+			return d, t, fmt.Sprintf("%s has no column %s on this node", schema.Quote(d.Table), schema.Quote(cell.Column))
+		}
+	}
+	return d, t, ""
+}
+
+// merge decides and writes one change.
+func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change) (collision bool, err error) {
+	row, err := a.st.row(ctx, t, c.Key)
+	if err != nil {
+		return false, err
+	}
+	lc := lww.Change{Stamp: lww.Stamp{HLC: c.HLC, Node: c.Origin},
+		Incarnation: lww.Stamp{HLC: c.Incarnation, Node: c.IncarnationNode}}
+	var cellStamps []lww.Stamp
+	switch c.Op {
+	case changelog.Insert:
+		lc.Op = lww.Insert
+	case changelog.Delete:
+		lc.Op = lww.Delete
+	case changelog.Update:
+		lc.Op = lww.Update
+		cols := make([]string, len(c.Set))
+		for i, cell := range c.Set {
+			cols[i] = cell.Column
+		}
+		if cellStamps, err = a.st.cells(ctx, t.Name, c.Key, row.Incarnation, cols); err != nil {
+			return false, err
+		}
+	default:
+		return false, fmt.Errorf("unknown op %q", c.Op)
+	}
+	dec := lww.Decide(row, cellStamps, lc)
+	where, keyArgs := keyWhere(t, c.Key)
+	q := schema.Quote(t.Name)
+	switch dec.Write {
+	case lww.Replace:
+		cols, marks, sets, args := []string{}, []string{}, []string{}, []any{}
+		for _, cell := range append(append(changelog.Cells{}, c.Key...), c.Set...) {
+			cols = append(cols, schema.Quote(cell.Column))
+			marks = append(marks, "?")
+			args = append(args, cell.Value.SQL())
+		}
+		for _, cell := range c.Set {
+			sets = append(sets, schema.Quote(cell.Column)+" = excluded."+schema.Quote(cell.Column))
+		}
+		keyCols := cols[:len(c.Key)]
+		action := "NOTHING"
+		if len(sets) > 0 {
+			action = "UPDATE SET " + strings.Join(sets, ", ")
+		}
+		_, err = a.tx.ExecContext(ctx, "INSERT INTO "+q+" ("+strings.Join(cols, ", ")+") VALUES ("+strings.Join(marks, ", ")+
+			") ON CONFLICT ("+strings.Join(keyCols, ", ")+") DO "+action, args...)
+		if err == nil {
+			err = a.st.resetCells(ctx, t.Name, c.Key)
+		}
+	case lww.SetCells:
+		var sets []string
+		var args []any
+		for i, cell := range c.Set {
+			if dec.Cells[i] {
+				sets = append(sets, schema.Quote(cell.Column)+" = ?")
+				args = append(args, cell.Value.SQL())
+			}
+		}
+		_, err = a.tx.ExecContext(ctx, "UPDATE "+q+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(args, keyArgs...)...)
+		for i, cell := range c.Set {
+			if err == nil && dec.Cells[i] {
+				err = a.st.saveCell(ctx, t.Name, c.Key, cell.Column, lc.Stamp)
+			}
+		}
+	case lww.Remove:
+		_, err = a.tx.ExecContext(ctx, "DELETE FROM "+q+" WHERE "+where, keyArgs...)
+		if err == nil {
+			err = a.st.resetCells(ctx, t.Name, c.Key)
+		}
+	}
+	if err != nil {
+		return false, err
+	}
+	if dec.Row != row {
+		err = a.st.saveRow(ctx, t.Name, c.Key, dec.Row)
+	}
+	return dec.Collision, err
+}
+
+// setAside records a change in the conflicts table with its full data.
+func (a *applier) setAside(ctx context.Context, kind string, c changelog.Change, why string) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = a.tx.ExecContext(ctx, `INSERT INTO _trigsync_conflicts(kind, at, tbl, change, error) VALUES (?, ?, ?, ?, ?)`,
+		kind, time.Now().UTC().Format(time.RFC3339Nano), c.Table, string(data), why)
+	if err != nil {
+		return fmt.Errorf("record conflict: %w", err)
+	}
+	return nil
+}
+
+// finish stores the version vector and the peer's progress, applies the
+// HLC receive rule, and ends echo suppression.
+func (a *applier) finish(ctx context.Context, b Batch) error {
+	for node, seq := range a.hwm {
+		if _, err := a.tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_origins(node, seq) VALUES (?, ?)`, node, seq); err != nil {
+			return fmt.Errorf("store version vector: %w", err)
+		}
+	}
+	if b.Peer != "" {
+		peer, err := a.st.ref(ctx, b.Peer)
+		if err != nil {
+			return err
+		}
+		if _, err := a.tx.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, pulled_seq) VALUES (?, ?)
+			ON CONFLICT (node) DO UPDATE SET pulled_seq = max(pulled_seq, excluded.pulled_seq)`, peer, b.Through); err != nil {
+			return fmt.Errorf("store peer progress: %w", err)
+		}
+	}
+	set := `applying = 0, hlc = max(hlc, ?)`
+	args := []any{int64(a.maxHLC)}
+	if a.lastSeq > 0 { // the appended rows are stamped and integrated
+		set += `, stamped_seq = ?`
+		args = append(args, a.lastSeq)
+		if _, err := a.tx.ExecContext(ctx, `UPDATE _trigsync_meta SET value = ? WHERE key = 'integrated_seq'`, a.lastSeq); err != nil {
+			return err
+		}
+	}
+	if _, err := a.tx.ExecContext(ctx, `UPDATE `+changelog.ClockTable+` SET `+set, args...); err != nil {
+		return fmt.Errorf("apply the HLC receive rule: %w", err)
+	}
+	return nil
+}
+
+// Cursor returns how far this node has pulled from peer's log.
+func Cursor(ctx context.Context, q sqlx.QueryerContext, peer string) (int64, error) {
+	var seq int64
+	err := sqlx.GetContext(ctx, q, &seq, `SELECT ifnull((SELECT p.pulled_seq FROM _trigsync_peers p
+		JOIN _trigsync_nodes n ON n.ref = p.node WHERE n.node_id = ?), 0)`, peer)
+	if err != nil {
+		return 0, fmt.Errorf("read cursor of peer %s: %w", peer, err)
+	}
+	return seq, nil
+}

@@ -1,0 +1,125 @@
+package applier
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/lww"
+	"github.com/trigsync/trigsync/schema"
+)
+
+// integrateBatch bounds the rows Integrate holds in memory at once.
+const integrateBatch = 5000
+
+// Integrate stamps the log and records the node's own changes since the
+// last integration in the merge state, in log order, writing each change's
+// incarnation onto its log row. Shipping and applying need both; it runs
+// in the caller's write transaction.
+func Integrate(ctx context.Context, tx *sqlx.Tx) error {
+	if _, err := changelog.Stamp(ctx, tx); err != nil {
+		return err
+	}
+	var done int64
+	if err := tx.GetContext(ctx, &done, `SELECT value FROM _trigsync_meta WHERE key = 'integrated_seq'`); err != nil {
+		return fmt.Errorf("integrate: read progress: %w", err)
+	}
+	local, err := changelog.NodeID(ctx, tx)
+	if err != nil {
+		return err
+	}
+	r, err := changelog.NewReader(ctx, tx)
+	if err != nil {
+		return err
+	}
+	st, err := newState(ctx, tx)
+	if err != nil {
+		return err
+	}
+	tables := map[string]schema.Table{}
+	for {
+		changes, err := r.Read(ctx, tx, done, integrateBatch)
+		if err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			break
+		}
+		for _, c := range changes {
+			done = c.Seq
+			if c.Origin != local || c.Seq != c.OriginSeq {
+				continue // received: integrated when it was applied
+			}
+			t, ok := tables[c.Table]
+			if !ok {
+				if t, err = lookup(ctx, tx, c.Table); err != nil {
+					return err
+				}
+				tables[c.Table] = t
+			}
+			if err := integrateOne(ctx, st, t, c, local); err != nil {
+				return fmt.Errorf("integrate change %d: %w", c.Seq, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE _trigsync_meta SET value = ? WHERE key = 'integrated_seq'`, done); err != nil {
+		return fmt.Errorf("integrate: record progress: %w", err)
+	}
+	return nil
+}
+
+func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Change, local string) error {
+	row, err := st.row(ctx, t, c.Key)
+	if err != nil {
+		return err
+	}
+	s := lww.Stamp{HLC: c.HLC, Node: local}
+	inc := row.Incarnation
+	switch c.Op {
+	case changelog.Insert:
+		inc = s
+		row.Incarnation, row.Exists = s, true
+		err = st.resetCells(ctx, t.Name, c.Key)
+	case changelog.Update:
+		for _, cell := range c.Set {
+			if err = st.saveCell(ctx, t.Name, c.Key, cell.Column, s); err != nil {
+				return err
+			}
+		}
+	case changelog.Delete:
+		row.Tombstone, row.Tombstoned, row.Exists = inc, true, false
+		err = st.resetCells(ctx, t.Name, c.Key)
+	}
+	if err != nil {
+		return err
+	}
+	if err := st.saveRow(ctx, t.Name, c.Key, row); err != nil {
+		return err
+	}
+	ref, err := st.ref(ctx, inc.Node)
+	if err != nil {
+		return err
+	}
+	if _, err := st.tx.ExecContext(ctx, `UPDATE `+changelog.LogTable+` SET inc_hlc = ?, inc_node = ? WHERE seq = ?`,
+		int64(inc.HLC), ref, c.Seq); err != nil {
+		return fmt.Errorf("record incarnation: %w", err)
+	}
+	return nil
+}
+
+// lookup returns the local table of that name.
+func lookup(ctx context.Context, q sqlx.QueryerContext, name string) (schema.Table, error) {
+	tables, err := schema.Tables(ctx, q)
+	if err != nil {
+		return schema.Table{}, err
+	}
+	for _, t := range tables {
+		if strings.EqualFold(t.Name, name) && t.Kind == schema.KindTable {
+			return t, nil
+		}
+	}
+	return schema.Table{}, fmt.Errorf("table %s does not exist", schema.Quote(name))
+}

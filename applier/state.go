@@ -1,0 +1,181 @@
+// Package applier merges changes into a database: it keeps the merge state
+// of docs/MERGE.md (row incarnations, cell stamps, the per-origin version
+// vector), integrates the node's own changes into it, and applies changes
+// from peers in one transaction, asking package lww what wins. It knows
+// nothing of the network.
+package applier
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/hlc"
+	"github.com/trigsync/trigsync/lww"
+	"github.com/trigsync/trigsync/schema"
+)
+
+// rowKey is the canonical text of a primary key: the JSON array of its
+// values' tagged forms. Equal keys on every node give equal text.
+func rowKey(key changelog.Cells) string {
+	parts := make([]string, len(key))
+	for i, c := range key {
+		parts[i] = c.Value.String()
+	}
+	b, _ := json.Marshal(parts)
+	return string(b)
+}
+
+// state reads and writes the merge state inside one transaction.
+type state struct {
+	tx    *sqlx.Tx
+	refs  *changelog.NodeRefs
+	names map[int64]string // node reference → id
+}
+
+func newState(ctx context.Context, tx *sqlx.Tx) (*state, error) {
+	refs, err := changelog.LoadNodeRefs(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	s := &state{tx: tx, refs: refs, names: map[int64]string{0: ""}}
+	var rows []struct {
+		Ref    int64  `db:"ref"`
+		NodeID string `db:"node_id"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT ref, node_id FROM _trigsync_nodes`); err != nil {
+		return nil, fmt.Errorf("read node references: %w", err)
+	}
+	for _, r := range rows {
+		s.names[r.Ref] = r.NodeID
+	}
+	return s, nil
+}
+
+func (s *state) ref(ctx context.Context, node string) (int64, error) {
+	ref, err := s.refs.Ref(ctx, s.tx, node)
+	s.names[ref] = node
+	return ref, err
+}
+
+func (s *state) stamp(h int64, ref int64) lww.Stamp {
+	return lww.Stamp{HLC: hlc.Timestamp(h), Node: s.names[ref]}
+}
+
+// row returns what is known of a row. Without merge state, a row present
+// in the table is one from before install: alive, incarnation zero.
+func (s *state) row(ctx context.Context, t schema.Table, key changelog.Cells) (lww.Row, error) {
+	var m struct {
+		IncHLC   int64         `db:"inc_hlc"`
+		IncNode  int64         `db:"inc_node"`
+		TombHLC  sql.NullInt64 `db:"tomb_hlc"`
+		TombNode sql.NullInt64 `db:"tomb_node"`
+	}
+	err := s.tx.GetContext(ctx, &m, `SELECT inc_hlc, inc_node, tomb_hlc, tomb_node FROM _trigsync_rows WHERE tbl = ? AND pk = ?`,
+		t.Name, rowKey(key))
+	if errors.Is(err, sql.ErrNoRows) {
+		exists, err := s.present(ctx, t, key)
+		return lww.Row{Exists: exists}, err
+	}
+	if err != nil {
+		return lww.Row{}, fmt.Errorf("read merge state of %s: %w", schema.Quote(t.Name), err)
+	}
+	r := lww.Row{Incarnation: s.stamp(m.IncHLC, m.IncNode)}
+	if m.TombHLC.Valid {
+		r.Tombstone, r.Tombstoned = s.stamp(m.TombHLC.Int64, m.TombNode.Int64), true
+	}
+	r.Exists, err = s.present(ctx, t, key)
+	return r, err
+}
+
+func (s *state) present(ctx context.Context, t schema.Table, key changelog.Cells) (bool, error) {
+	where, args := keyWhere(t, key)
+	var n int
+	if err := s.tx.GetContext(ctx, &n, `SELECT count(*) FROM `+schema.Quote(t.Name)+` WHERE `+where, args...); err != nil {
+		return false, fmt.Errorf("look up a row of %s: %w", schema.Quote(t.Name), err)
+	}
+	return n > 0, nil
+}
+
+func (s *state) saveRow(ctx context.Context, table string, key changelog.Cells, r lww.Row) error {
+	incRef, err := s.ref(ctx, r.Incarnation.Node)
+	if err != nil {
+		return err
+	}
+	var tombHLC, tombRef any
+	if r.Tombstoned {
+		ref, err := s.ref(ctx, r.Tombstone.Node)
+		if err != nil {
+			return err
+		}
+		tombHLC, tombRef = int64(r.Tombstone.HLC), ref
+	}
+	if _, err := s.tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_rows(tbl, pk, inc_hlc, inc_node, tomb_hlc, tomb_node)
+		VALUES (?, ?, ?, ?, ?, ?)`, table, rowKey(key), int64(r.Incarnation.HLC), incRef, tombHLC, tombRef); err != nil {
+		return fmt.Errorf("store merge state of %s: %w", schema.Quote(table), err)
+	}
+	return nil
+}
+
+// cells returns the stamps holding the named cells: a cell no update won
+// holds its incarnation's stamp.
+func (s *state) cells(ctx context.Context, table string, key changelog.Cells, inc lww.Stamp, cols []string) ([]lww.Stamp, error) {
+	var rows []struct {
+		Col  string `db:"col"`
+		HLC  int64  `db:"hlc"`
+		Node int64  `db:"node"`
+	}
+	if err := s.tx.SelectContext(ctx, &rows, `SELECT col, hlc, node FROM _trigsync_cells WHERE tbl = ? AND pk = ?`,
+		table, rowKey(key)); err != nil {
+		return nil, fmt.Errorf("read cell stamps of %s: %w", schema.Quote(table), err)
+	}
+	out := make([]lww.Stamp, len(cols))
+	for i, col := range cols {
+		out[i] = inc
+		for _, r := range rows {
+			if strings.EqualFold(r.Col, col) {
+				out[i] = s.stamp(r.HLC, r.Node)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *state) saveCell(ctx context.Context, table string, key changelog.Cells, col string, st lww.Stamp) error {
+	ref, err := s.ref(ctx, st.Node)
+	if err != nil {
+		return err
+	}
+	if _, err := s.tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_cells(tbl, pk, col, hlc, node) VALUES (?, ?, ?, ?, ?)`,
+		table, rowKey(key), col, int64(st.HLC), ref); err != nil {
+		return fmt.Errorf("store cell stamp of %s: %w", schema.Quote(table), err)
+	}
+	return nil
+}
+
+// resetCells forgets the row's cell stamps: a new incarnation, or none.
+func (s *state) resetCells(ctx context.Context, table string, key changelog.Cells) error {
+	if _, err := s.tx.ExecContext(ctx, `DELETE FROM _trigsync_cells WHERE tbl = ? AND pk = ?`, table, rowKey(key)); err != nil {
+		return fmt.Errorf("reset cell stamps of %s: %w", schema.Quote(table), err)
+	}
+	return nil
+}
+
+// keyWhere is the WHERE clause matching the row with this primary key;
+// column names come from the local schema.
+func keyWhere(t schema.Table, key changelog.Cells) (string, []any) {
+	conds := make([]string, len(key))
+	args := make([]any, len(key))
+	for i, c := range key {
+		col, _ := t.Column(c.Column)
+		conds[i] = schema.Quote(col.Name) + " = ?"
+		args[i] = c.Value.SQL()
+	}
+	return strings.Join(conds, " AND "), args
+}

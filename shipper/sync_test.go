@@ -1,0 +1,62 @@
+package shipper_test
+
+import (
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/internal/testutil"
+	"github.com/trigsync/trigsync/shipper"
+	"github.com/trigsync/trigsync/triggers"
+)
+
+const schemaSQL = `CREATE TABLE item(id TEXT PRIMARY KEY, name TEXT, qty INTEGER, data BLOB)`
+
+func node(t *testing.T) *sqlx.DB {
+	t.Helper()
+	db, _ := testutil.NewDB(t, schemaSQL)
+	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func sync(t *testing.T, a, b *sqlx.DB) shipper.Summary {
+	t.Helper()
+	s, err := shipper.Sync(t.Context(), a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTwoNodes(t *testing.T) {
+	a, b := node(t), node(t)
+	a.MustExec(`INSERT INTO item VALUES ('1', 'apple', 1, x''), ('2', 'pear', 2, NULL)`)
+	b.MustExec(`INSERT INTO item VALUES ('3', 'plum', 3, x'00')`)
+	s := sync(t, a, b)
+	if s.Sent.Applied != 2 || s.Received.Applied != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+	// Concurrent edits of different columns both survive; a delete wins.
+	a.MustExec(`UPDATE item SET name = 'green apple' WHERE id = '1'`)
+	b.MustExec(`UPDATE item SET qty = 10 WHERE id = '1'`)
+	a.MustExec(`DELETE FROM item WHERE id = '3'`)
+	b.MustExec(`UPDATE item SET qty = 30 WHERE id = '3'`)
+	sync(t, a, b)
+	sync(t, a, b) // nothing left: a no-op
+	da, db := testutil.Dump(t, a), testutil.Dump(t, b)
+	if da != db {
+		t.Fatalf("nodes differ:\n%s\n---\n%s", da, db)
+	}
+	want := "== item (2 rows)\n" +
+		"text:'1',text:'green apple',integer:10,blob:X''\n" +
+		"text:'2',text:'pear',integer:2,null:NULL\n"
+	if da != want {
+		t.Fatalf("got\n%s\nwant\n%s", da, want)
+	}
+	// Nothing applied came back as a new local change.
+	if s := sync(t, a, b); s.Sent.Applied+s.Received.Applied != 0 {
+		t.Fatalf("changes ping-pong: %+v", s)
+	}
+}
