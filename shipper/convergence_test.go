@@ -282,4 +282,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
