@@ -52,6 +52,32 @@ func (cs Cells) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// UnmarshalJSON reads what MarshalJSON writes, keeping the order.
+func (cs *Cells) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("cells: want a JSON object")
+	}
+	out := Cells{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("cells: %w", err)
+		}
+		var c Cell
+		c.Column, _ = t.(string)
+		if err := dec.Decode(&c.Value); err != nil {
+			return fmt.Errorf("cells: column %q: %w", c.Column, err)
+		}
+		out = append(out, c)
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("cells: %w", err)
+	}
+	*cs = out
+	return nil
+}
+
 // Change is one decoded log row.
 type Change struct {
 	Seq       int64         `json:"seq"`

@@ -1,0 +1,148 @@
+package applier_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/internal/testutil"
+	"github.com/trigsync/trigsync/shipper"
+	"github.com/trigsync/trigsync/triggers"
+)
+
+func node(t *testing.T, ddl ...string) *sqlx.DB {
+	t.Helper()
+	db, _ := testutil.NewDB(t, ddl...)
+	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func syncBoth(t *testing.T, a, b *sqlx.DB) shipper.Summary {
+	t.Helper()
+	s, err := shipper.Sync(t.Context(), a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func conflicts(t *testing.T, db *sqlx.DB) []applier.Conflict {
+	t.Helper()
+	list, err := applier.Conflicts(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// A change that fails a constraint is set aside with its data and the
+// error; the rest of the batch applies.
+func TestConstraintFailureIsSetAside(t *testing.T) {
+	ddl := `CREATE TABLE user(id TEXT PRIMARY KEY, email TEXT UNIQUE, age INTEGER CHECK (age >= 0))`
+	a, b := node(t, ddl), node(t, ddl)
+	a.MustExec(`INSERT INTO user VALUES ('u1', 'x@example.com', 30)`)
+	b.MustExec(`INSERT INTO user VALUES ('u2', 'x@example.com', 40), ('u3', 'y@example.com', 50)`)
+	s := syncBoth(t, a, b)
+	if s.Sent.Conflicts != 1 || s.Received.Conflicts != 1 || s.Received.Applied != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+	list := conflicts(t, a)
+	if len(list) != 1 || list[0].Kind != "error" || !strings.Contains(list[0].Error, "UNIQUE constraint failed: user.email") {
+		t.Fatalf("conflicts on a: %+v", list)
+	}
+	var c changelog.Change
+	if err := json.Unmarshal(list[0].Change, &c); err != nil || c.Key[0].Value.Text != "u2" || len(c.Set) != 2 {
+		t.Fatalf("the conflict must keep the whole change: %s (%v)", list[0].Change, err)
+	}
+	var n int
+	a.Get(&n, `SELECT count(*) FROM user WHERE id = 'u3'`)
+	if n != 1 {
+		t.Fatal("the rest of the batch must apply")
+	}
+}
+
+// A change for a table or column this node lacks is held, not dropped.
+func TestUnknownTableOrColumnIsHeld(t *testing.T) {
+	a := node(t, `CREATE TABLE item(id TEXT PRIMARY KEY, name TEXT, colour TEXT)`, `CREATE TABLE extra(id TEXT PRIMARY KEY)`)
+	b := node(t, `CREATE TABLE item(id TEXT PRIMARY KEY, name TEXT)`)
+	a.MustExec(`INSERT INTO item VALUES ('1', 'cup', 'red'); INSERT INTO extra VALUES ('e')`)
+	s := syncBoth(t, a, b)
+	if s.Sent.Held != 2 || s.Sent.Applied != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	list := conflicts(t, b)
+	if len(list) != 2 || list[0].Kind != "held" || !strings.Contains(list[0].Error, `"item" has no column "colour"`) ||
+		!strings.Contains(list[1].Error, `table "extra" is not replicated on this node`) {
+		t.Fatalf("held: %+v", list)
+	}
+}
+
+// Names in a batch are checked against the local schema: a change cannot
+// reach trigsync's own tables or a table that is not replicated.
+func TestHostileBatch(t *testing.T) {
+	db := node(t, `CREATE TABLE item(id TEXT PRIMARY KEY, name TEXT)`, `CREATE TABLE secret(id TEXT PRIMARY KEY, v TEXT)`)
+	if _, err := triggers.Install(t.Context(), db, triggers.Options{Selection: &triggers.Selection{Exclude: []string{"secret"}}}); err != nil {
+		t.Fatal(err)
+	}
+	before := testutil.Dump(t, db)
+	var meta string
+	db.Get(&meta, `SELECT group_concat(key || '=' || value) FROM _trigsync_meta`)
+	key := changelog.Cells{{Column: "id", Value: changelog.String("x")}}
+	set := changelog.Cells{{Column: "v", Value: changelog.String("pwned")}}
+	batch := applier.Batch{Peer: "ffffffffffffffffffffffffffffffff", Through: 4, Changes: []changelog.Change{
+		{Table: "_trigsync_meta", Op: changelog.Insert, Origin: "ff", OriginSeq: 1, HLC: 1,
+			Key: changelog.Cells{{Column: "key", Value: changelog.String("node_id")}}, Set: changelog.Cells{{Column: "value", Value: changelog.String("evil")}}},
+		{Table: "secret", Op: changelog.Insert, Origin: "ff", OriginSeq: 2, HLC: 2, Key: key, Set: set},
+		{Table: "item", Op: changelog.Insert, Origin: "ff", OriginSeq: 3, HLC: 3, Key: key, Set: set},
+		{Table: "item", Op: changelog.Update, Origin: "ff", OriginSeq: 4, HLC: 4, Key: changelog.Cells{{Column: `id" = 'x' OR 1=1 --`, Value: changelog.String("x")}}, Set: set},
+	}}
+	res, err := applier.Apply(t.Context(), db, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Held != 4 || res.Applied != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	var metaAfter string
+	db.Get(&metaAfter, `SELECT group_concat(key || '=' || value) FROM _trigsync_meta`)
+	if after := testutil.Dump(t, db); after != before || metaAfter != meta {
+		t.Fatalf("a hostile batch changed the database:\n%s\n%s", after, metaAfter)
+	}
+}
+
+// Tables with the application's own triggers converge, and the writes those
+// triggers make while the applier writes do not bounce back.
+func TestApplicationTriggersConverge(t *testing.T) {
+	ddl := []string{`CREATE TABLE doc(id TEXT PRIMARY KEY, title TEXT, slug TEXT)`,
+		`CREATE TRIGGER doc_slug AFTER UPDATE OF title ON doc BEGIN UPDATE doc SET slug = lower(NEW.title) WHERE id = NEW.id; END`}
+	a, b := node(t, ddl...), node(t, ddl...)
+	a.MustExec(`INSERT INTO doc VALUES ('d', 'Hello', 'hello')`)
+	syncBoth(t, a, b)
+	a.MustExec(`UPDATE doc SET title = 'Hello World' WHERE id = 'd'`)
+	b.MustExec(`UPDATE doc SET title = 'Bonjour' WHERE id = 'd'`)
+	for i := 0; i < 3; i++ {
+		syncBoth(t, a, b)
+	}
+	if s := syncBoth(t, a, b); s.Sent.Applied+s.Received.Applied != 0 {
+		t.Fatalf("changes ping-pong: %+v", s)
+	}
+	da, db := testutil.Dump(t, a), testutil.Dump(t, b)
+	var title, slug string
+	a.QueryRow(`SELECT title, slug FROM doc`).Scan(&title, &slug)
+	if da != db || slug != strings.ToLower(title) {
+		t.Fatalf("nodes differ, or the slug does not follow the winning title:\n%s\n%s", da, db)
+	}
+}
+
+func TestSameNodeIDRefused(t *testing.T) {
+	a := node(t, `CREATE TABLE t(id TEXT PRIMARY KEY)`)
+	if _, err := shipper.Sync(t.Context(), a, a); err == nil || !strings.Contains(err.Error(), "reset-node-id") {
+		t.Fatalf("syncing a database with itself (or a copy): %v", err)
+	}
+}

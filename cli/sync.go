@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/trigsync/trigsync/internal/sqlitedb"
+	"github.com/trigsync/trigsync/shipper"
+)
+
+func syncCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "sync",
+		Usage:     "exchange changes with a peer both ways, then exit",
+		ArgsUsage: "DB",
+		Description: "--peer names another database file (a copy on a USB stick, a laptop's copy):\n" +
+			"both files end up with each other's changes, merged by per-column\n" +
+			"last-write-wins (docs/MERGE.md). Prints one line: sent, received, conflicts.",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "peer", Usage: "the peer's database `FILE`", Required: true, EnvVars: env("peer")},
+		},
+		Action: func(c *ucli.Context) error {
+			db, path, err := dbArg(c)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := requireInstalled(c, db, path); err != nil {
+				return err
+			}
+			peerPath := c.String("peer")
+			if strings.Contains(peerPath, "://") {
+				return usageError("--peer %s: only database files are supported so far", peerPath)
+			}
+			peer, err := sqlitedb.Open(c.Context, peerPath)
+			if err != nil {
+				return err
+			}
+			defer peer.Close()
+			if err := requireInstalled(c, peer, peerPath); err != nil {
+				return err
+			}
+			s, err := shipper.Sync(c.Context, db, peer)
+			if err != nil {
+				return fmt.Errorf("sync %s with %s: %w", path, peerPath, err)
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "sent %d, received %d, conflicts %d, held %d\n",
+				s.Sent.Applied, s.Received.Applied, s.Sent.Conflicts+s.Received.Conflicts, s.Sent.Held+s.Received.Held)
+			return err
+		},
+	}
+}
