@@ -3,11 +3,14 @@ package applier
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/hlc"
@@ -30,9 +33,24 @@ type Result struct {
 	Held       int // set aside until this node's schema knows their table or column
 }
 
+// DefaultMaxClockSkew is how far ahead of this node's clock a stamp may be
+// before its change is held (docs/MERGE.md, "Clocks").
+const DefaultMaxClockSkew = 10 * time.Minute
+
+// clockFloor: a wall clock before it is unset (a device without a
+// real-time clock booting in 1970), and no reference for skew.
+var clockFloor = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Options tune Apply.
+type Options struct {
+	MaxClockSkew time.Duration    // 0: DefaultMaxClockSkew
+	Now          func() time.Time // nil: time.Now
+}
+
 // Apply merges a batch from a peer in one transaction: readers see all of
-// it or none of it. It records the peer's progress (Cursor) with it.
-func Apply(ctx context.Context, db *sqlx.DB, b Batch) (Result, error) {
+// it or none of it. It records the peer's progress (Cursor) with it, and
+// first retries the changes it held before.
+func Apply(ctx context.Context, db *sqlx.DB, b Batch, opts Options) (Result, error) {
 	var res Result
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -46,8 +64,11 @@ func Apply(ctx context.Context, db *sqlx.DB, b Batch) (Result, error) {
 	if _, err := tx.ExecContext(ctx, `UPDATE `+changelog.ClockTable+` SET applying = 1`); err != nil {
 		return res, fmt.Errorf("apply: %w", err)
 	}
-	a, err := newApplier(ctx, tx)
+	a, err := newApplier(ctx, tx, opts)
 	if err != nil {
+		return res, err
+	}
+	if err := a.retry(ctx, []string{"held"}, nil, false, &res); err != nil {
 		return res, err
 	}
 	for _, c := range b.Changes {
@@ -73,9 +94,10 @@ type applier struct {
 	hwm     map[int64]int64                  // origin reference → greatest origin seq applied
 	maxHLC  hlc.Timestamp
 	lastSeq int64
+	horizon hlc.Timestamp // stamps above it are held; 0: no limit
 }
 
-func newApplier(ctx context.Context, tx *sqlx.Tx) (*applier, error) {
+func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error) {
 	st, err := newState(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -110,6 +132,21 @@ func newApplier(ctx context.Context, tx *sqlx.Tx) (*applier, error) {
 	for _, o := range vv {
 		a.hwm[o.Node] = o.Seq
 	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	skew := opts.MaxClockSkew
+	if skew == 0 {
+		skew = DefaultMaxClockSkew
+	}
+	if wall := now(); !wall.Before(clockFloor) {
+		local, err := changelog.Now(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		a.horizon = max(hlc.FromTime(wall), local) + hlc.New(skew.Milliseconds(), 0)
+	}
 	return a, nil
 }
 
@@ -127,13 +164,57 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		return nil
 	}
 	a.hwm[origin] = c.OriginSeq
-	a.maxHLC = max(a.maxHLC, c.HLC)
-
-	d, t, problem := a.resolve(c)
+	d, t, problem := a.check(c)
+	if problem == "" {
+		if problem, err = a.waiting(ctx, c, 0); err != nil {
+			return err
+		}
+	}
 	if problem != "" {
 		res.Held++
 		return a.setAside(ctx, "held", c, problem)
 	}
+	collision, refused, err := a.mergeOne(ctx, d, t, c)
+	switch {
+	case err != nil:
+		return err
+	case refused != nil:
+		res.Conflicts++
+		err = a.setAside(ctx, "error", c, refused.Error())
+	default:
+		res.Applied++
+		if collision {
+			res.Conflicts++
+			err = a.setAside(ctx, "notice", c, "two inserts of one primary key met: the one with the greater stamp holds the row")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	incRef, err := a.st.ref(ctx, c.IncarnationNode)
+	if err != nil {
+		return err
+	}
+	a.lastSeq, err = changelog.Append(ctx, a.tx, d, c, origin, incRef)
+	return err
+}
+
+// check says why a change cannot apply here yet: its names are unknown to
+// the local schema, or its stamp is too far ahead of this node's clock.
+func (a *applier) check(c changelog.Change) (changelog.Description, schema.Table, string) {
+	d, t, problem := a.resolve(c)
+	if problem == "" && a.horizon != 0 && c.HLC > a.horizon {
+		problem = fmt.Sprintf("stamped %s: ahead of this node's clock by more than the allowed skew (up to %s)",
+			c.HLC.Time().Format(time.RFC3339), a.horizon.Time().Format(time.RFC3339))
+	}
+	return d, t, problem
+}
+
+// mergeOne merges a change inside a savepoint. A write the database
+// refuses for its data (a constraint, a type mismatch) is rolled back and
+// returned as refused; any other error ends the batch.
+func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schema.Table, c changelog.Change) (collision bool, refused, err error) {
+	a.maxHLC = max(a.maxHLC, c.HLC)
 	// Names are the local schema's from here on (on copies of the cells).
 	c.Table = d.Table
 	c.Key, c.Set = append(changelog.Cells(nil), c.Key...), append(changelog.Cells(nil), c.Set...)
@@ -143,35 +224,32 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		}
 	}
 	if _, err := a.tx.ExecContext(ctx, `SAVEPOINT change`); err != nil {
-		return err
+		return false, nil, err
 	}
-	collision, err := a.merge(ctx, t, c)
+	collision, err = a.merge(ctx, t, c)
 	if err != nil {
-		if _, rbErr := a.tx.ExecContext(ctx, `ROLLBACK TO change`); rbErr != nil {
-			return rbErr
+		if !refusedByData(err) {
+			return false, nil, err
 		}
-		res.Conflicts++
-		if err := a.setAside(ctx, "error", c, err.Error()); err != nil {
-			return err
+		if _, err := a.tx.ExecContext(ctx, `ROLLBACK TO change`); err != nil {
+			return false, nil, err
 		}
-	} else {
-		res.Applied++
-		if collision {
-			res.Conflicts++
-			if err := a.setAside(ctx, "notice", c, "two inserts of one primary key met: the one with the greater stamp holds the row"); err != nil {
-				return err
-			}
-		}
+		refused = err
 	}
-	if _, err := a.tx.ExecContext(ctx, `RELEASE change`); err != nil {
-		return err
+	_, err = a.tx.ExecContext(ctx, `RELEASE change`)
+	return collision, refused, err
+}
+
+// refusedByData reports whether SQLite refused a write for the data it
+// carries: SQLITE_CONSTRAINT (UNIQUE, CHECK, NOT NULL, FOREIGN KEY, STRICT
+// types) or SQLITE_MISMATCH.
+func refusedByData(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
 	}
-	incRef, err := a.st.ref(ctx, c.IncarnationNode)
-	if err != nil {
-		return err
-	}
-	a.lastSeq, err = changelog.Append(ctx, a.tx, d, c, origin, incRef)
-	return err
+	code := e.Code() & 0xff
+	return code == sqlite3.SQLITE_CONSTRAINT || code == sqlite3.SQLITE_MISMATCH
 }
 
 // resolve checks the change's names against the local schema and the
@@ -279,14 +357,31 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 	return dec.Collision, err
 }
 
+// waiting says why a change must wait: an open conflict (older than
+// conflict `before`, when not 0) holds an earlier change of the same row,
+// and applying this one first would reorder the row's history.
+func (a *applier) waiting(ctx context.Context, c changelog.Change, before int64) (string, error) {
+	var id int64
+	err := a.tx.GetContext(ctx, &id, `SELECT ifnull(min(id), 0) FROM _trigsync_conflicts
+		WHERE tbl = ? AND pk = ? AND resolved IS NULL AND (? = 0 OR id < ?) AND kind <> 'notice'`,
+		c.Table, rowKey(c.Key), before, before)
+	if err != nil {
+		return "", fmt.Errorf("look up conflicts of the row: %w", err)
+	}
+	if id == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("waits for conflict %d, an earlier change of the same row", id), nil
+}
+
 // setAside records a change in the conflicts table with its full data.
 func (a *applier) setAside(ctx context.Context, kind string, c changelog.Change, why string) error {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	_, err = a.tx.ExecContext(ctx, `INSERT INTO _trigsync_conflicts(kind, at, tbl, change, error) VALUES (?, ?, ?, ?, ?)`,
-		kind, time.Now().UTC().Format(time.RFC3339Nano), c.Table, string(data), why)
+	_, err = a.tx.ExecContext(ctx, `INSERT INTO _trigsync_conflicts(kind, at, tbl, pk, change, error) VALUES (?, ?, ?, ?, ?, ?)`,
+		kind, time.Now().UTC().Format(time.RFC3339Nano), c.Table, rowKey(c.Key), string(data), why)
 	if err != nil {
 		return fmt.Errorf("record conflict: %w", err)
 	}

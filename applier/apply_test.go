@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -25,7 +26,7 @@ func node(t *testing.T, ddl ...string) *sqlx.DB {
 
 func syncBoth(t *testing.T, a, b *sqlx.DB) shipper.Summary {
 	t.Helper()
-	s, err := shipper.Sync(t.Context(), a, b)
+	s, err := shipper.Sync(t.Context(), a, b, applier.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestHostileBatch(t *testing.T) {
 		{Table: "item", Op: changelog.Insert, Origin: "ff", OriginSeq: 3, HLC: 3, Key: key, Set: set},
 		{Table: "item", Op: changelog.Update, Origin: "ff", OriginSeq: 4, HLC: 4, Key: changelog.Cells{{Column: `id" = 'x' OR 1=1 --`, Value: changelog.String("x")}}, Set: set},
 	}}
-	res, err := applier.Apply(t.Context(), db, batch)
+	res, err := applier.Apply(t.Context(), db, batch, applier.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,107 @@ func TestApplicationTriggersConverge(t *testing.T) {
 
 func TestSameNodeIDRefused(t *testing.T) {
 	a := node(t, `CREATE TABLE t(id TEXT PRIMARY KEY)`)
-	if _, err := shipper.Sync(t.Context(), a, a); err == nil || !strings.Contains(err.Error(), "reset-node-id") {
+	if _, err := shipper.Sync(t.Context(), a, a, applier.Options{}); err == nil || !strings.Contains(err.Error(), "reset-node-id") {
 		t.Fatalf("syncing a database with itself (or a copy): %v", err)
+	}
+}
+
+// A stamp far ahead of this node's clock is held and does not drag the
+// clock forward; it applies once the clocks agree, or when released.
+func TestClockFarAheadIsHeld(t *testing.T) {
+	ddl := `CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT)`
+	a, b := node(t, ddl), node(t, ddl)
+	a.MustExec(`INSERT INTO t VALUES ('x', 'from the future')`)
+	// Make a's stamp a year ahead, as a device with a wrong clock would.
+	testutil.Changes(t, a)
+	a.MustExec(`UPDATE _trigsync_changelog SET hlc = hlc + (365 * 86400000 << 16)`)
+	before, _ := changelog.Now(t.Context(), b)
+	s := syncBoth(t, a, b)
+	if s.Sent.Held != 1 || s.Sent.Applied != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	if after, _ := changelog.Now(t.Context(), b); after.Time().Sub(before.Time()) > time.Hour {
+		t.Fatalf("a held stamp dragged the clock from %v to %v", before, after)
+	}
+	list := conflicts(t, b)
+	if len(list) != 1 || list[0].Kind != "held" || !strings.Contains(list[0].Error, "ahead of this node's clock") {
+		t.Fatalf("conflicts: %+v", list)
+	}
+	// A year later the clocks agree: the next apply takes it.
+	later := func() time.Time { return time.Now().Add(366 * 24 * time.Hour) }
+	if _, err := shipper.Pull(t.Context(), b, a, 10, applier.Options{Now: later}); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	b.Get(&v, `SELECT v FROM t`)
+	if v != "from the future" || len(conflicts(t, b)) != 0 {
+		t.Fatalf("the held change should apply once the clocks agree: %q", v)
+	}
+}
+
+// A device whose clock is unset (1970) holds nothing for skew.
+func TestUnsetClockHoldsNothing(t *testing.T) {
+	ddl := `CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT)`
+	a, b := node(t, ddl), node(t, ddl)
+	a.MustExec(`INSERT INTO t VALUES ('x', 'now')`)
+	res, err := shipper.Pull(t.Context(), b, a, 10, applier.Options{Now: func() time.Time { return time.Unix(0, 0) }})
+	if err != nil || res.Applied != 1 || res.Held != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestResolveConflicts(t *testing.T) {
+	ddl := `CREATE TABLE user(id TEXT PRIMARY KEY, email TEXT UNIQUE)`
+	a, b := node(t, ddl), node(t, ddl)
+	a.MustExec(`INSERT INTO user VALUES ('u1', 'x@example.com')`)
+	b.MustExec(`INSERT INTO user VALUES ('u2', 'x@example.com')`)
+	syncBoth(t, a, b)
+	if n := len(conflicts(t, a)); n != 1 {
+		t.Fatalf("want 1 conflict on a, got %d", n)
+	}
+	// Retrying without fixing the cause changes nothing.
+	if n, err := applier.Resolve(t.Context(), a, applier.Retry, nil, applier.Options{}); err != nil || n != 0 {
+		t.Fatalf("retry: %d %v", n, err)
+	}
+	// The user fixes the other row; the retry applies u2.
+	a.MustExec(`UPDATE user SET email = 'other@example.com' WHERE id = 'u1'`)
+	if n, err := applier.Resolve(t.Context(), a, applier.Retry, nil, applier.Options{}); err != nil || n != 1 {
+		t.Fatalf("retry after the fix: %d %v", n, err)
+	}
+	var n int
+	a.Get(&n, `SELECT count(*) FROM user`)
+	if n != 2 || len(conflicts(t, a)) != 0 {
+		t.Fatalf("after retry: %d rows", n)
+	}
+	// On b, u1's insert failed too, and a's fix of u1 arrives after it: it
+	// waits behind the failed insert instead of overtaking it.
+	syncBoth(t, a, b)
+	list := conflicts(t, b)
+	if len(list) != 2 || list[1].Kind != "held" || !strings.Contains(list[1].Error, "waits for conflict") {
+		t.Fatalf("conflicts on b: %+v", list)
+	}
+	b.MustExec(`UPDATE user SET email = 'b@example.com' WHERE id = 'u2'`)
+	if n, err := applier.Resolve(t.Context(), b, applier.Retry, nil, applier.Options{}); err != nil || n != 2 {
+		t.Fatalf("retry on b: %d %v", n, err)
+	}
+	syncBoth(t, a, b)
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db || !strings.Contains(da, "other@example.com") {
+		t.Fatalf("nodes differ after resolving:\n%s\n%s", da, db)
+	}
+}
+
+func TestDiscardKeepsTheRecord(t *testing.T) {
+	ddl := `CREATE TABLE user(id TEXT PRIMARY KEY, email TEXT UNIQUE)`
+	a, b := node(t, ddl), node(t, ddl)
+	a.MustExec(`INSERT INTO user VALUES ('u1', 'x@example.com')`)
+	b.MustExec(`INSERT INTO user VALUES ('u2', 'x@example.com')`)
+	syncBoth(t, a, b)
+	if n, err := applier.Resolve(t.Context(), b, applier.Discard, nil, applier.Options{}); err != nil || n != 1 {
+		t.Fatalf("discard: %d %v", n, err)
+	}
+	var kept int
+	b.Get(&kept, `SELECT count(*) FROM _trigsync_conflicts WHERE resolved LIKE 'discarded%'`)
+	if kept != 1 || len(conflicts(t, b)) != 0 {
+		t.Fatal("discard must keep the record")
 	}
 }

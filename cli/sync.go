@@ -6,6 +6,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/shipper"
 )
@@ -20,6 +21,8 @@ func syncCommand() *ucli.Command {
 			"last-write-wins (docs/MERGE.md). Prints one line: sent, received, conflicts.",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "peer", Usage: "the peer's database `FILE`", Required: true, EnvVars: env("peer")},
+			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
+				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
 		},
 		Action: func(c *ucli.Context) error {
 			db, path, err := dbArg(c)
@@ -42,7 +45,7 @@ func syncCommand() *ucli.Command {
 			if err := requireInstalled(c, peer, peerPath); err != nil {
 				return err
 			}
-			s, err := shipper.Sync(c.Context, db, peer)
+			s, err := shipper.Sync(c.Context, db, peer, applier.Options{MaxClockSkew: c.Duration("max-clock-skew")})
 			if err != nil {
 				return fmt.Errorf("sync %s with %s: %w", path, peerPath, err)
 			}

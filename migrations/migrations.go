@@ -70,9 +70,11 @@ var steps = [...]string{
 		kind TEXT NOT NULL,
 		at TEXT NOT NULL,
 		tbl TEXT NOT NULL,
+		pk TEXT NOT NULL,
 		change TEXT NOT NULL,
 		error TEXT NOT NULL,
 		resolved TEXT);
+	CREATE INDEX _trigsync_conflicts_open ON _trigsync_conflicts(tbl, pk) WHERE resolved IS NULL;
 	ALTER TABLE _trigsync_changelog ADD COLUMN inc_hlc INTEGER;
 	ALTER TABLE _trigsync_changelog ADD COLUMN inc_node INTEGER;
 	INSERT INTO _trigsync_meta(key, value) VALUES ('integrated_seq', 0);`,

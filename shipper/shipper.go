@@ -74,7 +74,7 @@ type Summary struct {
 
 // Pull applies to dst every change of src's log that dst lacks, batch by
 // batch; each batch is one transaction on dst, which records how far it got.
-func Pull(ctx context.Context, dst, src *sqlx.DB, limit int) (applier.Result, error) {
+func Pull(ctx context.Context, dst, src *sqlx.DB, limit int, opts applier.Options) (applier.Result, error) {
 	var total applier.Result
 	srcID, err := changelog.NodeID(ctx, src)
 	if err != nil {
@@ -87,7 +87,7 @@ func Pull(ctx context.Context, dst, src *sqlx.DB, limit int) (applier.Result, er
 	if srcID == dstID {
 		return total, fmt.Errorf("both databases have node id %s: give a copied file its own with trigsync reset-node-id", srcID)
 	}
-	for {
+	for first := true; ; first = false {
 		cursor, err := applier.Cursor(ctx, dst, srcID)
 		if err != nil {
 			return total, err
@@ -96,10 +96,10 @@ func Pull(ctx context.Context, dst, src *sqlx.DB, limit int) (applier.Result, er
 		if err != nil {
 			return total, err
 		}
-		if through == cursor {
+		if through == cursor && !first { // the first apply runs even empty: it retries held changes
 			return total, nil
 		}
-		res, err := applier.Apply(ctx, dst, applier.Batch{Peer: srcID, Through: through, Changes: changes})
+		res, err := applier.Apply(ctx, dst, applier.Batch{Peer: srcID, Through: through, Changes: changes}, opts)
 		if err != nil {
 			return total, err
 		}
@@ -111,13 +111,13 @@ func Pull(ctx context.Context, dst, src *sqlx.DB, limit int) (applier.Result, er
 }
 
 // Sync pulls both ways between two databases.
-func Sync(ctx context.Context, local, peer *sqlx.DB) (Summary, error) {
+func Sync(ctx context.Context, local, peer *sqlx.DB, opts applier.Options) (Summary, error) {
 	var s Summary
 	var err error
-	if s.Sent, err = Pull(ctx, peer, local, DefaultBatchRows); err != nil {
+	if s.Sent, err = Pull(ctx, peer, local, DefaultBatchRows, opts); err != nil {
 		return s, fmt.Errorf("send: %w", err)
 	}
-	if s.Received, err = Pull(ctx, local, peer, DefaultBatchRows); err != nil {
+	if s.Received, err = Pull(ctx, local, peer, DefaultBatchRows, opts); err != nil {
 		return s, fmt.Errorf("receive: %w", err)
 	}
 	return s, nil

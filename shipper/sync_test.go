@@ -5,6 +5,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/internal/testutil"
 	"github.com/trigsync/trigsync/shipper"
 	"github.com/trigsync/trigsync/triggers"
@@ -23,7 +24,7 @@ func node(t *testing.T) *sqlx.DB {
 
 func sync(t *testing.T, a, b *sqlx.DB) shipper.Summary {
 	t.Helper()
-	s, err := shipper.Sync(t.Context(), a, b)
+	s, err := shipper.Sync(t.Context(), a, b, applier.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
