@@ -10,7 +10,9 @@ BENCHCOUNT ?= 5
 
 export CGO_ENABLED = 0
 
-.PHONY: build test lint cross bench demo clean
+FUZZTIME ?= 60s
+
+.PHONY: build test lint cross bench fuzz demo clean
 
 build:
 	go build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o bin/trigsync ./cmd/trigsync
@@ -38,6 +40,12 @@ cross:
 bench:
 	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
 	scripts/bench-ratios bench.out
+
+# Coverage-guided fuzzing of everything that parses peer input; the seed
+# corpora run in `make test` as ordinary tests.
+fuzz:
+	go test ./changelog -run '^$$' -fuzz FuzzValueJSON -fuzztime $(FUZZTIME)
+	go test ./applier -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 # The README's demo: a database from the embedded shop schema, install,
 # a write by another connection, status and the decoded changelog.

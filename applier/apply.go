@@ -155,6 +155,10 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		res.Duplicates++ // our own change, on its way back
 		return nil
 	}
+	if !validNodeID(c.Origin) || (c.IncarnationNode != "" && !validNodeID(c.IncarnationNode)) {
+		res.Held++
+		return a.setAside(ctx, "held", c, fmt.Sprintf("origin %.40q or incarnation node %.40q is not a node id", c.Origin, c.IncarnationNode))
+	}
 	origin, err := a.st.ref(ctx, c.Origin)
 	if err != nil {
 		return err
@@ -240,6 +244,20 @@ func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schem
 	return collision, refused, err
 }
 
+// validNodeID reports whether id has the form of a node id: 32 lowercase
+// hex digits.
+func validNodeID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, r := range id {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // refusedByData reports whether SQLite refused a write for the data it
 // carries: SQLITE_CONSTRAINT (UNIQUE, CHECK, NOT NULL, FOREIGN KEY, STRICT
 // types) or SQLITE_MISMATCH.
@@ -255,6 +273,9 @@ func refusedByData(err error) bool {
 // resolve checks the change's names against the local schema and the
 // replicated tables; problem says why it cannot apply here (yet).
 func (a *applier) resolve(c changelog.Change) (changelog.Description, schema.Table, string) {
+	if c.Op != changelog.Insert && c.Op != changelog.Update && c.Op != changelog.Delete {
+		return changelog.Description{}, schema.Table{}, fmt.Sprintf("unknown operation %.10q", c.Op)
+	}
 	d, ok := a.descs[strings.ToLower(c.Table)]
 	if !ok {
 		return d, schema.Table{}, fmt.Sprintf("table %s is not replicated on this node", schema.Quote(c.Table))

@@ -15,7 +15,7 @@ import (
 	"github.com/trigsync/trigsync/triggers"
 )
 
-func node(t *testing.T, ddl ...string) *sqlx.DB {
+func node(t testing.TB, ddl ...string) *sqlx.DB {
 	t.Helper()
 	db, _ := testutil.NewDB(t, ddl...)
 	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
@@ -97,11 +97,11 @@ func TestHostileBatch(t *testing.T) {
 	key := changelog.Cells{{Column: "id", Value: changelog.String("x")}}
 	set := changelog.Cells{{Column: "v", Value: changelog.String("pwned")}}
 	batch := applier.Batch{Peer: "ffffffffffffffffffffffffffffffff", Through: 4, Changes: []changelog.Change{
-		{Table: "_trigsync_meta", Op: changelog.Insert, Origin: "ff", OriginSeq: 1, HLC: 1,
+		{Table: "_trigsync_meta", Op: changelog.Insert, Origin: strings.Repeat("f", 32), OriginSeq: 1, HLC: 1,
 			Key: changelog.Cells{{Column: "key", Value: changelog.String("node_id")}}, Set: changelog.Cells{{Column: "value", Value: changelog.String("evil")}}},
-		{Table: "secret", Op: changelog.Insert, Origin: "ff", OriginSeq: 2, HLC: 2, Key: key, Set: set},
-		{Table: "item", Op: changelog.Insert, Origin: "ff", OriginSeq: 3, HLC: 3, Key: key, Set: set},
-		{Table: "item", Op: changelog.Update, Origin: "ff", OriginSeq: 4, HLC: 4, Key: changelog.Cells{{Column: `id" = 'x' OR 1=1 --`, Value: changelog.String("x")}}, Set: set},
+		{Table: "secret", Op: changelog.Insert, Origin: strings.Repeat("f", 32), OriginSeq: 2, HLC: 2, Key: key, Set: set},
+		{Table: "item", Op: changelog.Insert, Origin: strings.Repeat("f", 32), OriginSeq: 3, HLC: 3, Key: key, Set: set},
+		{Table: "item", Op: changelog.Update, Origin: strings.Repeat("f", 32), OriginSeq: 4, HLC: 4, Key: changelog.Cells{{Column: `id" = 'x' OR 1=1 --`, Value: changelog.String("x")}}, Set: set},
 	}}
 	res, err := applier.Apply(t.Context(), db, batch, applier.Options{})
 	if err != nil {
