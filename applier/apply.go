@@ -45,6 +45,11 @@ var clockFloor = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 type Options struct {
 	MaxClockSkew time.Duration    // 0: DefaultMaxClockSkew
 	Now          func() time.Time // nil: time.Now
+	// ForeignKeys enforces FOREIGN KEY constraints while applying, as an
+	// application running with PRAGMA foreign_keys=ON expects. A change
+	// refused for one waits until the rest of its batch applied (its parent
+	// may come later in the batch) before it is set aside.
+	ForeignKeys bool
 }
 
 // Apply merges a batch from a peer in one transaction: readers see all of
@@ -52,6 +57,13 @@ type Options struct {
 // first retries the changes it held before.
 func Apply(ctx context.Context, db *sqlx.DB, b Batch, opts Options) (Result, error) {
 	var res Result
+	fk := "OFF"
+	if opts.ForeignKeys {
+		fk = "ON"
+	}
+	if _, err := db.ExecContext(ctx, `PRAGMA foreign_keys = `+fk); err != nil {
+		return res, fmt.Errorf("apply: %w", err)
+	}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("apply: begin: %w", err)
@@ -76,6 +88,9 @@ func Apply(ctx context.Context, db *sqlx.DB, b Batch, opts Options) (Result, err
 			return res, fmt.Errorf("apply change %d of %s: %w", c.OriginSeq, c.Origin, err)
 		}
 	}
+	if err := a.applyPostponed(ctx, &res); err != nil {
+		return res, err
+	}
 	if err := a.finish(ctx, b); err != nil {
 		return res, err
 	}
@@ -95,6 +110,15 @@ type applier struct {
 	maxHLC  hlc.Timestamp
 	lastSeq int64
 	horizon hlc.Timestamp // stamps above it are held; 0: no limit
+	// postponed holds the changes a FOREIGN KEY refused, in batch order.
+	postponed []postponed
+}
+
+type postponed struct {
+	c      changelog.Change
+	d      changelog.Description
+	t      schema.Table
+	origin int64
 }
 
 func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error) {
@@ -182,6 +206,9 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 	switch {
 	case err != nil:
 		return err
+	case isForeignKey(refused):
+		a.postponed = append(a.postponed, postponed{c, d, t, origin})
+		return nil
 	case refused != nil:
 		res.Conflicts++
 		err = a.setAside(ctx, "error", c, refused.Error())
@@ -195,12 +222,7 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 	if err != nil {
 		return err
 	}
-	incRef, err := a.st.ref(ctx, c.IncarnationNode)
-	if err != nil {
-		return err
-	}
-	a.lastSeq, err = changelog.Append(ctx, a.tx, d, c, origin, incRef)
-	return err
+	return a.appendLog(ctx, postponed{c, d, t, origin})
 }
 
 // check says why a change cannot apply here yet: its names are unknown to
@@ -242,6 +264,57 @@ func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schem
 	}
 	_, err = a.tx.ExecContext(ctx, `RELEASE change`)
 	return collision, refused, err
+}
+
+// applyPostponed retries the changes a FOREIGN KEY refused until a round
+// applies none, then sets the rest aside. Every one is appended to the log.
+func (a *applier) applyPostponed(ctx context.Context, res *Result) error {
+	for progress := true; progress && len(a.postponed) > 0; {
+		progress = false
+		var still []postponed
+		for _, p := range a.postponed {
+			_, refused, err := a.mergeOne(ctx, p.d, p.t, p.c)
+			if err != nil {
+				return err
+			}
+			if refused != nil {
+				still = append(still, p)
+				continue
+			}
+			progress = true
+			res.Applied++
+			if err := a.appendLog(ctx, p); err != nil {
+				return err
+			}
+		}
+		a.postponed = still
+	}
+	for _, p := range a.postponed {
+		res.Conflicts++
+		if err := a.setAside(ctx, "error", p.c, "FOREIGN KEY constraint failed: the row it refers to is missing on this node"); err != nil {
+			return err
+		}
+		if err := a.appendLog(ctx, p); err != nil {
+			return err
+		}
+	}
+	a.postponed = nil
+	return nil
+}
+
+func (a *applier) appendLog(ctx context.Context, p postponed) error {
+	inc, err := a.st.ref(ctx, p.c.IncarnationNode)
+	if err != nil {
+		return err
+	}
+	a.lastSeq, err = changelog.Append(ctx, a.tx, p.d, p.c, p.origin, inc)
+	return err
+}
+
+// isForeignKey reports whether SQLite refused a write for a FOREIGN KEY.
+func isForeignKey(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
 // validNodeID reports whether id has the form of a node id: 32 lowercase

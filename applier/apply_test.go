@@ -247,3 +247,34 @@ func TestDiscardKeepsTheRecord(t *testing.T) {
 		t.Fatal("discard must keep the record")
 	}
 }
+
+// With foreign keys enforced, parent and child apply in either order within
+// a batch, and a child whose parent never comes is set aside.
+func TestForeignKeys(t *testing.T) {
+	ddl := []string{`CREATE TABLE parent(id TEXT PRIMARY KEY)`,
+		`CREATE TABLE child(id TEXT PRIMARY KEY, parent_id TEXT NOT NULL REFERENCES parent(id))`}
+	a, b := node(t, ddl...), node(t, ddl...)
+	tx := a.MustBegin()
+	tx.MustExec(`INSERT INTO child VALUES ('c1', 'p1')`) // child first: a's FKs are off
+	tx.MustExec(`INSERT INTO parent VALUES ('p1')`)
+	tx.MustExec(`INSERT INTO child VALUES ('orphan', 'nobody')`)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := shipper.Pull(t.Context(), b, a, 100, applier.Options{ForeignKeys: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied != 2 || res.Conflicts != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	list := conflicts(t, b)
+	if len(list) != 1 || !strings.Contains(list[0].Error, "FOREIGN KEY") || !strings.Contains(string(list[0].Change), "orphan") {
+		t.Fatalf("conflicts: %+v", list)
+	}
+	var violations int
+	b.Get(&violations, `SELECT count(*) FROM pragma_foreign_key_check`)
+	if violations != 0 {
+		t.Fatalf("%d foreign key violations on b", violations)
+	}
+}

@@ -25,6 +25,7 @@ func conflictsCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "release", Usage: "apply held changes whatever their stamps"},
 			&ucli.BoolFlag{Name: "discard", Usage: "drop conflicts, keeping the record"},
 			&ucli.Int64SliceFlag{Name: "id", Usage: "act on this conflict `ID` only"},
+			foreignKeysFlag,
 		},
 		Action: func(c *ucli.Context) error {
 			db, path, err := dbArg(c)
@@ -46,7 +47,7 @@ func conflictsCommand() *ucli.Command {
 				return usageError("choose one of --retry, --release and --discard")
 			}
 			if len(chosen) == 1 {
-				n, err := applier.Resolve(c.Context, db, actions[chosen[0]], c.Int64Slice("id"), applier.Options{})
+				n, err := applier.Resolve(c.Context, db, actions[chosen[0]], c.Int64Slice("id"), applier.Options{ForeignKeys: c.Bool("foreign-keys")})
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}

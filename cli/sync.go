@@ -11,6 +11,11 @@ import (
 	"github.com/trigsync/trigsync/shipper"
 )
 
+// foreignKeysFlag: the applier enforces FOREIGN KEY constraints, as the
+// application does with PRAGMA foreign_keys=ON.
+var foreignKeysFlag = &ucli.BoolFlag{Name: "foreign-keys", EnvVars: env("foreign-keys"),
+	Usage: "enforce FOREIGN KEY constraints when applying (set it when the application uses PRAGMA foreign_keys=ON)"}
+
 func syncCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "sync",
@@ -23,6 +28,7 @@ func syncCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "peer", Usage: "the peer's database `FILE`", Required: true, EnvVars: env("peer")},
 			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
 				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
+			foreignKeysFlag,
 		},
 		Action: func(c *ucli.Context) error {
 			db, path, err := dbArg(c)
@@ -45,7 +51,7 @@ func syncCommand() *ucli.Command {
 			if err := requireInstalled(c, peer, peerPath); err != nil {
 				return err
 			}
-			s, err := shipper.Sync(c.Context, db, peer, applier.Options{MaxClockSkew: c.Duration("max-clock-skew")})
+			s, err := shipper.Sync(c.Context, db, peer, applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")})
 			if err != nil {
 				return fmt.Errorf("sync %s with %s: %w", path, peerPath, err)
 			}
