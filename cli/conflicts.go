@@ -25,7 +25,7 @@ func conflictsCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "release", Usage: "apply held changes whatever their stamps"},
 			&ucli.BoolFlag{Name: "discard", Usage: "drop conflicts, keeping the record"},
 			&ucli.Int64SliceFlag{Name: "id", Usage: "act on this conflict `ID` only"},
-			foreignKeysFlag,
+			foreignKeysFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			db, path, err := dbArg(c)

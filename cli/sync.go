@@ -13,8 +13,10 @@ import (
 
 // foreignKeysFlag: the applier enforces FOREIGN KEY constraints, as the
 // application does with PRAGMA foreign_keys=ON.
-var foreignKeysFlag = &ucli.BoolFlag{Name: "foreign-keys", EnvVars: env("foreign-keys"),
-	Usage: "enforce FOREIGN KEY constraints when applying (set it when the application uses PRAGMA foreign_keys=ON)"}
+func foreignKeysFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "foreign-keys", EnvVars: env("foreign-keys"),
+		Usage: "enforce FOREIGN KEY constraints when applying (set it when the application uses PRAGMA foreign_keys=ON)"}
+}
 
 func syncCommand() *ucli.Command {
 	return &ucli.Command{
@@ -28,7 +30,7 @@ func syncCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "peer", Usage: "the peer's database `FILE`", Required: true, EnvVars: env("peer")},
 			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
 				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
-			foreignKeysFlag,
+			foreignKeysFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			db, path, err := dbArg(c)
