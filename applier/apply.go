@@ -56,49 +56,91 @@ type Options struct {
 // it or none of it. It records the peer's progress (Cursor) with it, and
 // first retries the changes it held before.
 func Apply(ctx context.Context, db *sqlx.DB, b Batch, opts Options) (Result, error) {
-	var res Result
+	s, err := Begin(ctx, db, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.Rollback()
+	if err := s.Apply(ctx, b.Changes); err != nil {
+		return s.res, err
+	}
+	return s.Commit(ctx, b.Peer, b.Through)
+}
+
+// Session is one apply transaction that batches can be streamed into, so
+// that a source transaction of any size applies atomically in bounded
+// memory. Begin it, Apply chunks, Commit.
+type Session struct {
+	tx  *sqlx.Tx
+	a   *applier
+	res Result
+}
+
+// Begin starts an apply transaction: it integrates the node's own changes,
+// suppresses the triggers' echo, and retries held changes.
+func Begin(ctx context.Context, db *sqlx.DB, opts Options) (*Session, error) {
 	fk := "OFF"
 	if opts.ForeignKeys {
 		fk = "ON"
 	}
 	if _, err := db.ExecContext(ctx, `PRAGMA foreign_keys = `+fk); err != nil {
-		return res, fmt.Errorf("apply: %w", err)
+		return nil, fmt.Errorf("apply: %w", err)
 	}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
-		return res, fmt.Errorf("apply: begin: %w", err)
+		return nil, fmt.Errorf("apply: begin: %w", err)
 	}
-	defer tx.Rollback()
-	if err := Integrate(ctx, tx); err != nil {
-		return res, err
+	s := &Session{tx: tx}
+	if err := s.begin(ctx, opts); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Session) begin(ctx context.Context, opts Options) error {
+	if err := Integrate(ctx, s.tx); err != nil {
+		return err
 	}
 	// Echo suppression: the triggers log nothing this transaction writes.
-	if _, err := tx.ExecContext(ctx, `UPDATE `+changelog.ClockTable+` SET applying = 1`); err != nil {
-		return res, fmt.Errorf("apply: %w", err)
+	if _, err := s.tx.ExecContext(ctx, `UPDATE `+changelog.ClockTable+` SET applying = 1`); err != nil {
+		return fmt.Errorf("apply: %w", err)
 	}
-	a, err := newApplier(ctx, tx, opts)
-	if err != nil {
-		return res, err
+	var err error
+	if s.a, err = newApplier(ctx, s.tx, opts); err != nil {
+		return err
 	}
-	if err := a.retry(ctx, []string{"held"}, nil, false, &res); err != nil {
-		return res, err
-	}
-	for _, c := range b.Changes {
-		if err := a.apply(ctx, c, &res); err != nil {
-			return res, fmt.Errorf("apply change %d of %s: %w", c.OriginSeq, c.Origin, err)
+	return s.a.retry(ctx, []string{"held"}, nil, false, &s.res)
+}
+
+// Apply merges changes, in order, into the session's transaction.
+func (s *Session) Apply(ctx context.Context, changes []changelog.Change) error {
+	for _, c := range changes {
+		if err := s.a.apply(ctx, c, &s.res); err != nil {
+			return fmt.Errorf("apply change %d of %s: %w", c.OriginSeq, c.Origin, err)
 		}
 	}
-	if err := a.applyPostponed(ctx, &res); err != nil {
-		return res, err
-	}
-	if err := a.finish(ctx, b); err != nil {
-		return res, err
-	}
-	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("apply: commit: %w", err)
-	}
-	return res, nil
+	return nil
 }
+
+// Commit ends the session: it records that peer's log was read through
+// seq `through` (none when peer is ""), applies the HLC receive rule and
+// commits.
+func (s *Session) Commit(ctx context.Context, peer string, through int64) (Result, error) {
+	if err := s.a.applyPostponed(ctx, &s.res); err != nil {
+		return s.res, err
+	}
+	if err := s.a.finish(ctx, Batch{Peer: peer, Through: through}); err != nil {
+		return s.res, err
+	}
+	if err := s.tx.Commit(); err != nil {
+		return s.res, fmt.Errorf("apply: commit: %w", err)
+	}
+	return s.res, nil
+}
+
+// Rollback abandons the session; after Commit it does nothing.
+func (s *Session) Rollback() { s.tx.Rollback() }
 
 type applier struct {
 	tx      *sqlx.Tx

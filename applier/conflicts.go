@@ -127,31 +127,22 @@ const (
 // Resolve acts on the unresolved conflicts with the given ids (all when
 // none are given) in one transaction and returns how many it resolved.
 func Resolve(ctx context.Context, db *sqlx.DB, action Action, ids []int64, opts Options) (int, error) {
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("resolve conflicts: %w", err)
-	}
-	defer tx.Rollback()
 	var open int
-	if err := tx.GetContext(ctx, &open, `SELECT count(*) FROM _trigsync_conflicts WHERE resolved IS NULL`); err != nil {
+	if err := db.GetContext(ctx, &open, `SELECT count(*) FROM _trigsync_conflicts WHERE resolved IS NULL`); err != nil {
 		return 0, fmt.Errorf("resolve conflicts: %w", err)
 	}
-	if err := Integrate(ctx, tx); err != nil {
-		return 0, err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE `+changelog.ClockTable+` SET applying = 1`); err != nil {
-		return 0, err
-	}
-	a, err := newApplier(ctx, tx, opts)
+	s, err := Begin(ctx, db, opts)
 	if err != nil {
 		return 0, err
 	}
-	var res Result
+	defer s.Rollback()
+	a, tx := s.a, s.tx
+	res := &s.res
 	switch action {
 	case Retry:
-		err = a.retry(ctx, []string{"error", "held"}, ids, false, &res)
+		err = a.retry(ctx, []string{"error", "held"}, ids, false, res)
 	case Release:
-		err = a.retry(ctx, []string{"held"}, ids, true, &res)
+		err = a.retry(ctx, []string{"held"}, ids, true, res)
 	case Discard:
 		var list []int64
 		if err = tx.SelectContext(ctx, &list, `SELECT id FROM _trigsync_conflicts WHERE resolved IS NULL`); err == nil {
@@ -167,15 +158,12 @@ func Resolve(ctx context.Context, db *sqlx.DB, action Action, ids []int64, opts 
 	if err != nil {
 		return 0, err
 	}
-	if err := a.finish(ctx, Batch{}); err != nil {
-		return 0, err
-	}
 	var left int
 	if err := tx.GetContext(ctx, &left, `SELECT count(*) FROM _trigsync_conflicts WHERE resolved IS NULL`); err != nil {
 		return 0, err
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("resolve conflicts: %w", err)
+	if _, err := s.Commit(ctx, "", 0); err != nil {
+		return 0, err
 	}
 	return open - left, nil
 }

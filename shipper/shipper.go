@@ -1,11 +1,13 @@
 // Package shipper moves changes between nodes: it reads what a peer lacks
-// from a node's log, in batches that never split an epoch, and hands them
-// to the peer's applier. This file's Pull works between two databases the
-// process can open; the HTTP transport sends the same batches.
+// from a node's log, in chunks of bounded size, and streams them into the
+// peer's applier, committing only where an epoch ends so that every source
+// transaction applies atomically. Pull works between two databases the
+// process can open; the HTTP transport sends the same chunks.
 package shipper
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -14,66 +16,69 @@ import (
 	"github.com/trigsync/trigsync/changelog"
 )
 
-// DefaultBatchRows is how many log rows a batch holds, unless one epoch is
-// longer: batches end on epoch boundaries.
-const DefaultBatchRows = 1000
+// DefaultChunkRows is how many log rows are read and held at once; a
+// destination transaction commits at the first epoch boundary after that
+// many rows.
+const DefaultChunkRows = 1000
 
-// Read integrates src's log and returns the changes after seq `after` that
-// peer lacks (never its own), up to about limit rows ending at an epoch
-// boundary, with the seq the read reached.
-func Read(ctx context.Context, src *sqlx.DB, peer string, after int64, limit int) ([]changelog.Change, int64, error) {
+// Prepare stamps src's log and integrates its own changes (in a write
+// transaction of src), so that its rows can be read and shipped.
+func Prepare(ctx context.Context, src *sqlx.DB) error {
 	tx, err := src.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, after, fmt.Errorf("read changes: %w", err)
+		return fmt.Errorf("prepare the log: %w", err)
 	}
 	defer tx.Rollback()
 	if err := applier.Integrate(ctx, tx); err != nil {
-		return nil, after, err
-	}
-	r, err := changelog.NewReader(ctx, tx)
-	if err != nil {
-		return nil, after, err
-	}
-	rows, err := r.Read(ctx, tx, after, limit)
-	if err != nil {
-		return nil, after, err
-	}
-	for len(rows) > 0 { // finish the last epoch
-		last := rows[len(rows)-1]
-		more, err := r.Read(ctx, tx, last.Seq, limit)
-		if err != nil {
-			return nil, after, err
-		}
-		n := 0
-		for n < len(more) && more[n].Origin == last.Origin && more[n].Epoch == last.Epoch {
-			n++
-		}
-		rows = append(rows, more[:n]...)
-		if n < len(more) || len(more) == 0 {
-			break
-		}
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, after, fmt.Errorf("read changes: %w", err)
+		return fmt.Errorf("prepare the log: %w", err)
 	}
-	through := after
-	var out []changelog.Change
+	return nil
+}
+
+// Chunk is a run of a log read for a peer.
+type Chunk struct {
+	Changes  []changelog.Change // what the peer lacks: never its own changes
+	Through  int64              // the log was read up to this seq
+	EpochEnd bool               // Through ends an epoch: a commit may follow
+}
+
+// ReadChunk reads up to limit rows of src's log after seq `after` for peer.
+func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limit int) (Chunk, error) {
+	ch := Chunk{Through: after}
+	tx, err := src.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true}) // a deferred BEGIN: writers go on
+	if err != nil {
+		return ch, fmt.Errorf("read changes: %w", err)
+	}
+	defer tx.Rollback()
+	r, err := changelog.NewReader(ctx, tx)
+	if err != nil {
+		return ch, err
+	}
+	rows, err := r.Read(ctx, tx, after, limit+1) // one more, to see whether the epoch ends
+	if err != nil {
+		return ch, err
+	}
+	ch.EpochEnd = len(rows) <= limit
+	if !ch.EpochEnd {
+		last, next := rows[limit-1], rows[limit]
+		ch.EpochEnd = last.Origin != next.Origin || last.Epoch != next.Epoch
+		rows = rows[:limit]
+	}
 	for _, c := range rows {
-		through = c.Seq
+		ch.Through = c.Seq
 		if c.Origin != peer {
-			out = append(out, c)
+			ch.Changes = append(ch.Changes, c)
 		}
 	}
-	return out, through, nil
+	return ch, nil
 }
 
-// Summary counts what a sync moved.
-type Summary struct {
-	Sent, Received applier.Result
-}
-
-// Pull applies to dst every change of src's log that dst lacks, batch by
-// batch; each batch is one transaction on dst, which records how far it got.
+// Pull applies to dst every change of src's log that dst lacks. Chunks of
+// limit rows stream into one dst transaction, which commits, with how far
+// it read, whenever a chunk ends an epoch.
 func Pull(ctx context.Context, dst, src *sqlx.DB, limit int, opts applier.Options) (applier.Result, error) {
 	var total applier.Result
 	srcID, err := changelog.NodeID(ctx, src)
@@ -87,37 +92,64 @@ func Pull(ctx context.Context, dst, src *sqlx.DB, limit int, opts applier.Option
 	if srcID == dstID {
 		return total, fmt.Errorf("both databases have node id %s: give a copied file its own with trigsync reset-node-id", srcID)
 	}
-	for first := true; ; first = false {
-		cursor, err := applier.Cursor(ctx, dst, srcID)
-		if err != nil {
-			return total, err
-		}
-		changes, through, err := Read(ctx, src, dstID, cursor, limit)
-		if err != nil {
-			return total, err
-		}
-		if through == cursor && !first { // the first apply runs even empty: it retries held changes
-			return total, nil
-		}
-		res, err := applier.Apply(ctx, dst, applier.Batch{Peer: srcID, Through: through, Changes: changes}, opts)
-		if err != nil {
-			return total, err
-		}
-		total.Applied += res.Applied
-		total.Duplicates += res.Duplicates
-		total.Conflicts += res.Conflicts
-		total.Held += res.Held
+	if err := Prepare(ctx, src); err != nil {
+		return total, err
 	}
+	cursor, err := applier.Cursor(ctx, dst, srcID)
+	if err != nil {
+		return total, err
+	}
+	for {
+		// The first session runs even with nothing to read: it retries held changes.
+		s, err := applier.Begin(ctx, dst, opts)
+		if err != nil {
+			return total, err
+		}
+		for {
+			ch, err := ReadChunk(ctx, src, dstID, cursor, limit)
+			if err != nil {
+				s.Rollback()
+				return total, err
+			}
+			if ch.Through == cursor {
+				res, err := s.Commit(ctx, srcID, cursor)
+				return add(total, res), err
+			}
+			if err := s.Apply(ctx, ch.Changes); err != nil {
+				s.Rollback()
+				return total, err
+			}
+			cursor = ch.Through
+			if ch.EpochEnd {
+				break
+			}
+		}
+		res, err := s.Commit(ctx, srcID, cursor)
+		if err != nil {
+			return total, err
+		}
+		total = add(total, res)
+	}
+}
+
+func add(a, b applier.Result) applier.Result {
+	return applier.Result{Applied: a.Applied + b.Applied, Duplicates: a.Duplicates + b.Duplicates,
+		Conflicts: a.Conflicts + b.Conflicts, Held: a.Held + b.Held}
+}
+
+// Summary counts what a sync moved.
+type Summary struct {
+	Sent, Received applier.Result
 }
 
 // Sync pulls both ways between two databases.
 func Sync(ctx context.Context, local, peer *sqlx.DB, opts applier.Options) (Summary, error) {
 	var s Summary
 	var err error
-	if s.Sent, err = Pull(ctx, peer, local, DefaultBatchRows, opts); err != nil {
+	if s.Sent, err = Pull(ctx, peer, local, DefaultChunkRows, opts); err != nil {
 		return s, fmt.Errorf("send: %w", err)
 	}
-	if s.Received, err = Pull(ctx, local, peer, DefaultBatchRows, opts); err != nil {
+	if s.Received, err = Pull(ctx, local, peer, DefaultChunkRows, opts); err != nil {
 		return s, fmt.Errorf("receive: %w", err)
 	}
 	return s, nil
