@@ -116,6 +116,9 @@ func (s *Session) begin(ctx context.Context, opts Options) error {
 // Apply merges changes, in order, into the session's transaction.
 func (s *Session) Apply(ctx context.Context, changes []changelog.Change) error {
 	for _, c := range changes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := s.a.apply(ctx, c, &s.res); err != nil {
 			return fmt.Errorf("apply change %d of %s: %w", c.OriginSeq, c.Origin, err)
 		}
@@ -152,6 +155,7 @@ type applier struct {
 	maxHLC  hlc.Timestamp
 	lastSeq int64
 	horizon hlc.Timestamp // stamps above it are held; 0: no limit
+	open    bool          // a conflict may be open: look for one before applying a row's change
 	// postponed holds the changes a FOREIGN KEY refused, in batch order.
 	postponed []postponed
 }
@@ -197,6 +201,9 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	}
 	for _, o := range vv {
 		a.hwm[o.Node] = o.Seq
+	}
+	if err := tx.GetContext(ctx, &a.open, `SELECT EXISTS (SELECT 1 FROM _trigsync_conflicts WHERE resolved IS NULL)`); err != nil {
+		return nil, fmt.Errorf("look for open conflicts: %w", err)
 	}
 	now := time.Now
 	if opts.Now != nil {
@@ -278,9 +285,10 @@ func (a *applier) check(c changelog.Change) (changelog.Description, schema.Table
 	return d, t, problem
 }
 
-// mergeOne merges a change inside a savepoint. A write the database
-// refuses for its data (a constraint, a type mismatch) is rolled back and
-// returned as refused; any other error ends the batch.
+// mergeOne merges a change. A write the database refuses for its data (a
+// constraint, a type mismatch) is returned as refused, and leaves nothing
+// behind: merge writes the table before the merge state, and SQLite undoes
+// a failed statement. Any other error ends the batch.
 func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schema.Table, c changelog.Change) (collision bool, refused, err error) {
 	a.maxHLC = max(a.maxHLC, c.HLC)
 	// Names are the local schema's from here on (on copies of the cells).
@@ -291,21 +299,11 @@ func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schem
 			cells[i].Column = d.Columns[d.Slot(cells[i].Column)].Name
 		}
 	}
-	if _, err := a.tx.ExecContext(ctx, `SAVEPOINT change`); err != nil {
-		return false, nil, err
-	}
 	collision, err = a.merge(ctx, t, c)
-	if err != nil {
-		if !refusedByData(err) {
-			return false, nil, err
-		}
-		if _, err := a.tx.ExecContext(ctx, `ROLLBACK TO change`); err != nil {
-			return false, nil, err
-		}
-		refused = err
+	if err != nil && refusedByData(err) {
+		return false, err, nil
 	}
-	_, err = a.tx.ExecContext(ctx, `RELEASE change`)
-	return collision, refused, err
+	return collision, nil, err
 }
 
 // applyPostponed retries the changes a FOREIGN KEY refused until a round
@@ -349,7 +347,7 @@ func (a *applier) appendLog(ctx context.Context, p postponed) error {
 	if err != nil {
 		return err
 	}
-	a.lastSeq, err = changelog.Append(ctx, a.tx, p.d, p.c, p.origin, inc)
+	a.lastSeq, err = changelog.Append(ctx, a.st.q, p.d, p.c, p.origin, inc)
 	return err
 }
 
@@ -415,9 +413,16 @@ func (a *applier) resolve(c changelog.Change) (changelog.Description, schema.Tab
 
 // merge decides and writes one change.
 func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change) (collision bool, err error) {
-	row, err := a.st.row(ctx, t, c.Key)
+	pk := rowKey(c.Key)
+	row, known, err := a.st.row(ctx, t.Name, pk)
 	if err != nil {
 		return false, err
+	}
+	if !known {
+		// No merge state: a new row, or one from before install (incarnation
+		// zero). Assume the first for an insert and the second otherwise; the
+		// write's affected rows tell which it was.
+		row.Exists = c.Op != changelog.Insert
 	}
 	lc := lww.Change{Stamp: lww.Stamp{HLC: c.HLC, Node: c.Origin},
 		Incarnation: lww.Stamp{HLC: c.Incarnation, Node: c.IncarnationNode}}
@@ -433,7 +438,7 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 		for i, cell := range c.Set {
 			cols[i] = cell.Column
 		}
-		if cellStamps, err = a.st.cells(ctx, t.Name, c.Key, row.Incarnation, cols); err != nil {
+		if cellStamps, err = a.st.cells(ctx, t.Name, pk, row.Incarnation, cols); err != nil {
 			return false, err
 		}
 	default:
@@ -442,6 +447,7 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 	dec := lww.Decide(row, cellStamps, lc)
 	where, keyArgs := keyWhere(t, c.Key)
 	q := schema.Quote(t.Name)
+	var written int64
 	switch dec.Write {
 	case lww.Replace:
 		cols, marks, sets, args := []string{}, []string{}, []string{}, []any{}
@@ -453,15 +459,21 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 		for _, cell := range c.Set {
 			sets = append(sets, schema.Quote(cell.Column)+" = excluded."+schema.Quote(cell.Column))
 		}
-		keyCols := cols[:len(c.Key)]
-		action := "NOTHING"
+		insert := "INSERT INTO " + q + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(marks, ", ") +
+			") ON CONFLICT (" + strings.Join(cols[:len(c.Key)], ", ") + ") DO "
+		upsert := insert + "NOTHING"
 		if len(sets) > 0 {
-			action = "UPDATE SET " + strings.Join(sets, ", ")
+			upsert = insert + "UPDATE SET " + strings.Join(sets, ", ")
 		}
-		_, err = a.tx.ExecContext(ctx, "INSERT INTO "+q+" ("+strings.Join(cols, ", ")+") VALUES ("+strings.Join(marks, ", ")+
-			") ON CONFLICT ("+strings.Join(keyCols, ", ")+") DO "+action, args...)
-		if err == nil {
-			err = a.st.resetCells(ctx, t.Name, c.Key)
+		if !known {
+			if written, err = a.exec(ctx, insert+"NOTHING", args...); err == nil && written == 0 {
+				dec.Collision = true // a row from before install holds the key
+				_, err = a.exec(ctx, upsert, args...)
+			}
+			break
+		}
+		if _, err = a.exec(ctx, upsert, args...); err == nil {
+			err = a.st.resetCells(ctx, t.Name, pk)
 		}
 	case lww.SetCells:
 		var sets []string
@@ -472,33 +484,44 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 				args = append(args, cell.Value.SQL())
 			}
 		}
-		_, err = a.tx.ExecContext(ctx, "UPDATE "+q+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(args, keyArgs...)...)
+		written, err = a.exec(ctx, "UPDATE "+q+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(args, keyArgs...)...)
 		for i, cell := range c.Set {
-			if err == nil && dec.Cells[i] {
-				err = a.st.saveCell(ctx, t.Name, c.Key, cell.Column, lc.Stamp)
+			if err == nil && written > 0 && dec.Cells[i] {
+				err = a.st.saveCell(ctx, t.Name, pk, cell.Column, lc.Stamp)
 			}
 		}
 	case lww.Remove:
-		_, err = a.tx.ExecContext(ctx, "DELETE FROM "+q+" WHERE "+where, keyArgs...)
-		if err == nil {
-			err = a.st.resetCells(ctx, t.Name, c.Key)
+		if _, err = a.exec(ctx, "DELETE FROM "+q+" WHERE "+where, keyArgs...); err == nil && known {
+			err = a.st.resetCells(ctx, t.Name, pk)
 		}
 	}
 	if err != nil {
 		return false, err
 	}
 	if dec.Row != row {
-		err = a.st.saveRow(ctx, t.Name, c.Key, dec.Row)
+		err = a.st.saveRow(ctx, t.Name, pk, dec.Row)
 	}
 	return dec.Collision, err
+}
+
+// exec runs a write and returns how many rows it changed.
+func (a *applier) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := a.st.q.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // waiting says why a change must wait: an open conflict (older than
 // conflict `before`, when not 0) holds an earlier change of the same row,
 // and applying this one first would reorder the row's history.
 func (a *applier) waiting(ctx context.Context, c changelog.Change, before int64) (string, error) {
+	if !a.open {
+		return "", nil
+	}
 	var id int64
-	err := a.tx.GetContext(ctx, &id, `SELECT ifnull(min(id), 0) FROM _trigsync_conflicts
+	err := a.st.q.get(ctx, &id, `SELECT ifnull(min(id), 0) FROM _trigsync_conflicts
 		WHERE tbl = ? AND pk = ? AND resolved IS NULL AND (? = 0 OR id < ?) AND kind <> 'notice'`,
 		c.Table, rowKey(c.Key), before, before)
 	if err != nil {
@@ -516,6 +539,7 @@ func (a *applier) setAside(ctx context.Context, kind string, c changelog.Change,
 	if err != nil {
 		return err
 	}
+	a.open = true
 	_, err = a.tx.ExecContext(ctx, `INSERT INTO _trigsync_conflicts(kind, at, tbl, pk, change, error) VALUES (?, ?, ?, ?, ?, ?)`,
 		kind, time.Now().UTC().Format(time.RFC3339Nano), c.Table, rowKey(c.Key), string(data), why)
 	if err != nil {

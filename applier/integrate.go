@@ -72,7 +72,8 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 }
 
 func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Change, local string) error {
-	row, err := st.row(ctx, t, c.Key)
+	pk := rowKey(c.Key)
+	row, _, err := st.row(ctx, t.Name, pk)
 	if err != nil {
 		return err
 	}
@@ -82,28 +83,28 @@ func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Ch
 	case changelog.Insert:
 		inc = s
 		row.Incarnation, row.Exists = s, true
-		err = st.resetCells(ctx, t.Name, c.Key)
+		err = st.resetCells(ctx, t.Name, pk)
 	case changelog.Update:
 		for _, cell := range c.Set {
-			if err = st.saveCell(ctx, t.Name, c.Key, cell.Column, s); err != nil {
+			if err = st.saveCell(ctx, t.Name, pk, cell.Column, s); err != nil {
 				return err
 			}
 		}
 	case changelog.Delete:
 		row.Tombstone, row.Tombstoned, row.Exists = inc, true, false
-		err = st.resetCells(ctx, t.Name, c.Key)
+		err = st.resetCells(ctx, t.Name, pk)
 	}
 	if err != nil {
 		return err
 	}
-	if err := st.saveRow(ctx, t.Name, c.Key, row); err != nil {
+	if err := st.saveRow(ctx, t.Name, pk, row); err != nil {
 		return err
 	}
 	ref, err := st.ref(ctx, inc.Node)
 	if err != nil {
 		return err
 	}
-	if _, err := st.tx.ExecContext(ctx, `UPDATE `+changelog.LogTable+` SET inc_hlc = ?, inc_node = ? WHERE seq = ?`,
+	if _, err := st.q.ExecContext(ctx, `UPDATE `+changelog.LogTable+` SET inc_hlc = ?, inc_node = ? WHERE seq = ?`,
 		int64(inc.HLC), ref, c.Seq); err != nil {
 		return fmt.Errorf("record incarnation: %w", err)
 	}

@@ -35,6 +35,7 @@ func rowKey(key changelog.Cells) string {
 // state reads and writes the merge state inside one transaction.
 type state struct {
 	tx    *sqlx.Tx
+	q     *stmts
 	refs  *changelog.NodeRefs
 	names map[int64]string // node reference → id
 }
@@ -44,7 +45,7 @@ func newState(ctx context.Context, tx *sqlx.Tx) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &state{tx: tx, refs: refs, names: map[int64]string{0: ""}}
+	s := &state{tx: tx, q: newStmts(tx), refs: refs, names: map[int64]string{0: ""}}
 	var rows []struct {
 		Ref    int64  `db:"ref"`
 		NodeID string `db:"node_id"`
@@ -68,42 +69,33 @@ func (s *state) stamp(h int64, ref int64) lww.Stamp {
 	return lww.Stamp{HLC: hlc.Timestamp(h), Node: s.names[ref]}
 }
 
-// row returns what is known of a row. Without merge state, a row present
-// in the table is one from before install: alive, incarnation zero.
-func (s *state) row(ctx context.Context, t schema.Table, key changelog.Cells) (lww.Row, error) {
+// row returns what the merge state knows of a row, and whether it knows
+// it at all: a row without merge state is new to this node, or one from
+// before install.
+func (s *state) row(ctx context.Context, table, pk string) (lww.Row, bool, error) {
 	var m struct {
 		IncHLC   int64         `db:"inc_hlc"`
 		IncNode  int64         `db:"inc_node"`
 		TombHLC  sql.NullInt64 `db:"tomb_hlc"`
 		TombNode sql.NullInt64 `db:"tomb_node"`
 	}
-	err := s.tx.GetContext(ctx, &m, `SELECT inc_hlc, inc_node, tomb_hlc, tomb_node FROM _trigsync_rows WHERE tbl = ? AND pk = ?`,
-		t.Name, rowKey(key))
+	err := s.q.get(ctx, &m, `SELECT inc_hlc, inc_node, tomb_hlc, tomb_node FROM _trigsync_rows WHERE tbl = ? AND pk = ?`, table, pk)
 	if errors.Is(err, sql.ErrNoRows) {
-		exists, err := s.present(ctx, t, key)
-		return lww.Row{Exists: exists}, err
+		return lww.Row{}, false, nil
 	}
 	if err != nil {
-		return lww.Row{}, fmt.Errorf("read merge state of %s: %w", schema.Quote(t.Name), err)
+		return lww.Row{}, false, fmt.Errorf("read merge state of %s: %w", schema.Quote(table), err)
 	}
 	r := lww.Row{Incarnation: s.stamp(m.IncHLC, m.IncNode)}
 	if m.TombHLC.Valid {
 		r.Tombstone, r.Tombstoned = s.stamp(m.TombHLC.Int64, m.TombNode.Int64), true
 	}
-	r.Exists, err = s.present(ctx, t, key)
-	return r, err
+	// The row exists unless a delete reached its incarnation.
+	r.Exists = !r.Tombstoned || r.Tombstone.Less(r.Incarnation)
+	return r, true, nil
 }
 
-func (s *state) present(ctx context.Context, t schema.Table, key changelog.Cells) (bool, error) {
-	where, args := keyWhere(t, key)
-	var n int
-	if err := s.tx.GetContext(ctx, &n, `SELECT count(*) FROM `+schema.Quote(t.Name)+` WHERE `+where, args...); err != nil {
-		return false, fmt.Errorf("look up a row of %s: %w", schema.Quote(t.Name), err)
-	}
-	return n > 0, nil
-}
-
-func (s *state) saveRow(ctx context.Context, table string, key changelog.Cells, r lww.Row) error {
+func (s *state) saveRow(ctx context.Context, table, pk string, r lww.Row) error {
 	incRef, err := s.ref(ctx, r.Incarnation.Node)
 	if err != nil {
 		return err
@@ -116,8 +108,8 @@ func (s *state) saveRow(ctx context.Context, table string, key changelog.Cells, 
 		}
 		tombHLC, tombRef = int64(r.Tombstone.HLC), ref
 	}
-	if _, err := s.tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_rows(tbl, pk, inc_hlc, inc_node, tomb_hlc, tomb_node)
-		VALUES (?, ?, ?, ?, ?, ?)`, table, rowKey(key), int64(r.Incarnation.HLC), incRef, tombHLC, tombRef); err != nil {
+	if _, err := s.q.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_rows(tbl, pk, inc_hlc, inc_node, tomb_hlc, tomb_node)
+		VALUES (?, ?, ?, ?, ?, ?)`, table, pk, int64(r.Incarnation.HLC), incRef, tombHLC, tombRef); err != nil {
 		return fmt.Errorf("store merge state of %s: %w", schema.Quote(table), err)
 	}
 	return nil
@@ -125,14 +117,14 @@ func (s *state) saveRow(ctx context.Context, table string, key changelog.Cells, 
 
 // cells returns the stamps holding the named cells: a cell no update won
 // holds its incarnation's stamp.
-func (s *state) cells(ctx context.Context, table string, key changelog.Cells, inc lww.Stamp, cols []string) ([]lww.Stamp, error) {
+func (s *state) cells(ctx context.Context, table, pk string, inc lww.Stamp, cols []string) ([]lww.Stamp, error) {
 	var rows []struct {
 		Col  string `db:"col"`
 		HLC  int64  `db:"hlc"`
 		Node int64  `db:"node"`
 	}
-	if err := s.tx.SelectContext(ctx, &rows, `SELECT col, hlc, node FROM _trigsync_cells WHERE tbl = ? AND pk = ?`,
-		table, rowKey(key)); err != nil {
+	if err := s.q.selectx(ctx, &rows, `SELECT col, hlc, node FROM _trigsync_cells WHERE tbl = ? AND pk = ?`,
+		table, pk); err != nil {
 		return nil, fmt.Errorf("read cell stamps of %s: %w", schema.Quote(table), err)
 	}
 	out := make([]lww.Stamp, len(cols))
@@ -147,21 +139,21 @@ func (s *state) cells(ctx context.Context, table string, key changelog.Cells, in
 	return out, nil
 }
 
-func (s *state) saveCell(ctx context.Context, table string, key changelog.Cells, col string, st lww.Stamp) error {
+func (s *state) saveCell(ctx context.Context, table, pk, col string, st lww.Stamp) error {
 	ref, err := s.ref(ctx, st.Node)
 	if err != nil {
 		return err
 	}
-	if _, err := s.tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_cells(tbl, pk, col, hlc, node) VALUES (?, ?, ?, ?, ?)`,
-		table, rowKey(key), col, int64(st.HLC), ref); err != nil {
+	if _, err := s.q.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_cells(tbl, pk, col, hlc, node) VALUES (?, ?, ?, ?, ?)`,
+		table, pk, col, int64(st.HLC), ref); err != nil {
 		return fmt.Errorf("store cell stamp of %s: %w", schema.Quote(table), err)
 	}
 	return nil
 }
 
 // resetCells forgets the row's cell stamps: a new incarnation, or none.
-func (s *state) resetCells(ctx context.Context, table string, key changelog.Cells) error {
-	if _, err := s.tx.ExecContext(ctx, `DELETE FROM _trigsync_cells WHERE tbl = ? AND pk = ?`, table, rowKey(key)); err != nil {
+func (s *state) resetCells(ctx context.Context, table, pk string) error {
+	if _, err := s.q.ExecContext(ctx, `DELETE FROM _trigsync_cells WHERE tbl = ? AND pk = ?`, table, pk); err != nil {
 		return fmt.Errorf("reset cell stamps of %s: %w", schema.Quote(table), err)
 	}
 	return nil

@@ -52,7 +52,7 @@ func (n *NodeRefs) Ref(ctx context.Context, tx *sqlx.Tx, id string) (int64, erro
 // Append writes a change received from a peer into the log under the local
 // description d, stamped and integrated, so that it can be forwarded. Every
 // column the change names must be a slot of d.
-func Append(ctx context.Context, tx *sqlx.Tx, d Description, c Change, origin, incNode int64) (int64, error) {
+func Append(ctx context.Context, tx sqlx.ExecerContext, d Description, c Change, origin, incNode int64) (int64, error) {
 	cols := []string{"hlc", "epoch", "tbl", "op", "origin", "origin_seq", "inc_hlc", "inc_node"}
 	args := []any{int64(c.HLC), c.Epoch, d.ID, string(c.Op), origin, c.OriginSeq, int64(c.Incarnation), incNode}
 	masks := map[int]int64{}
