@@ -15,10 +15,11 @@ import (
 // integrateBatch bounds the rows Integrate holds in memory at once.
 const integrateBatch = 5000
 
-// Integrate stamps the log and records the node's own changes since the
-// last integration in the merge state, in log order, writing each change's
-// incarnation onto its log row. Shipping and applying need both; it runs
-// in the caller's write transaction.
+// Integrate stamps the log and records the changes the triggers wrote since
+// the last integration in the merge state, in log order, writing each
+// change's incarnation onto its log row. (Changes received from peers are
+// integrated as they are applied.) Shipping and applying need both; it
+// runs in the caller's write transaction.
 func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 	if _, err := changelog.Stamp(ctx, tx); err != nil {
 		return err
@@ -26,10 +27,6 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 	var done int64
 	if err := tx.GetContext(ctx, &done, `SELECT value FROM _trigsync_meta WHERE key = 'integrated_seq'`); err != nil {
 		return fmt.Errorf("integrate: read progress: %w", err)
-	}
-	local, err := changelog.NodeID(ctx, tx)
-	if err != nil {
-		return err
 	}
 	r, err := changelog.NewReader(ctx, tx)
 	if err != nil {
@@ -50,9 +47,6 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 		}
 		for _, c := range changes {
 			done = c.Seq
-			if c.Origin != local || c.Seq != c.OriginSeq {
-				continue // received: integrated when it was applied
-			}
 			t, ok := tables[c.Table]
 			if !ok {
 				if t, err = lookup(ctx, tx, c.Table); err != nil {
@@ -60,7 +54,7 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 				}
 				tables[c.Table] = t
 			}
-			if err := integrateOne(ctx, st, t, c, local); err != nil {
+			if err := integrateOne(ctx, st, t, c); err != nil {
 				return fmt.Errorf("integrate change %d: %w", c.Seq, err)
 			}
 		}
@@ -71,13 +65,15 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 	return nil
 }
 
-func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Change, local string) error {
+// integrateOne records one change the triggers wrote. Its origin is this
+// node, or the node this file was copied from (reset-node-id).
+func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Change) error {
 	pk := rowKey(c.Key)
 	row, _, err := st.row(ctx, t.Name, pk)
 	if err != nil {
 		return err
 	}
-	s := lww.Stamp{HLC: c.HLC, Node: local}
+	s := lww.Stamp{HLC: c.HLC, Node: c.Origin}
 	inc := row.Incarnation
 	switch c.Op {
 	case changelog.Insert:

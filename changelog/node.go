@@ -52,6 +52,13 @@ func ResetNodeID(ctx context.Context, tx *sqlx.Tx) (old, fresh string, err error
 		 WHERE origin IS NULL`, old); err != nil {
 		return "", "", fmt.Errorf("reset node id: keep the old id on its log rows: %w", err)
 	}
+	// The copy has the original's changes: its version vector says so, so
+	// that they are not sent to it again.
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_origins(node, seq)
+		SELECT n.ref, max(l.origin_seq) FROM _trigsync_changelog l JOIN _trigsync_nodes n ON n.ref = l.origin
+		WHERE n.node_id = ? GROUP BY n.ref`, old); err != nil {
+		return "", "", fmt.Errorf("reset node id: record the original's changes: %w", err)
+	}
 	fresh, err = setNodeID(ctx, tx)
 	return old, fresh, err
 }

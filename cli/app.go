@@ -57,7 +57,8 @@ func New(version string, stdout, stderr io.Writer) *ucli.App {
 
 // Run runs the application and returns the process exit code.
 func Run(ctx context.Context, version string, args []string, stdout, stderr io.Writer) int {
-	err := New(version, stdout, stderr).RunContext(ctx, args)
+	app := New(version, stdout, stderr)
+	err := app.RunContext(ctx, flagsFirst(app, args))
 	if err == nil {
 		return ExitOK
 	}
@@ -77,6 +78,56 @@ func Run(ctx context.Context, version string, args []string, stdout, stderr io.W
 		fmt.Fprintln(stderr, msg)
 	}
 	return code
+}
+
+// flagsFirst moves a command's flags before its positional arguments, so
+// that `trigsync sync DB --peer OTHER` parses as the docs write it (urfave/cli
+// v2 stops reading flags at the first argument). Nothing after "--" moves.
+func flagsFirst(app *ucli.App, args []string) []string {
+	for i := 1; i < len(args); i++ {
+		cmd := app.Command(args[i])
+		if cmd == nil {
+			if strings.HasPrefix(args[i], "-") && !strings.Contains(args[i], "=") && takesValue(app.Flags, args[i]) {
+				i++ // a global flag's value
+			}
+			continue
+		}
+		var flags, rest []string
+		tail := args[i+1:]
+		for j := 0; j < len(tail); j++ {
+			a := tail[j]
+			switch {
+			case a == "--":
+				rest = append(rest, tail[j:]...)
+				j = len(tail)
+			case strings.HasPrefix(a, "-") && a != "-":
+				flags = append(flags, a)
+				if !strings.Contains(a, "=") && takesValue(cmd.Flags, a) && j+1 < len(tail) {
+					j++
+					flags = append(flags, tail[j])
+				}
+			default:
+				rest = append(rest, a)
+			}
+		}
+		return append(append(append([]string{}, args[:i+1]...), flags...), rest...)
+	}
+	return args
+}
+
+// takesValue reports whether the flag named by arg ("-x" or "--name") is
+// one of flags that reads a value.
+func takesValue(flags []ucli.Flag, arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				_, isBool := f.(*ucli.BoolFlag)
+				return !isBool
+			}
+		}
+	}
+	return false
 }
 
 // env names the environment variable of a flag: TRIGSYNC_ and the flag's

@@ -177,3 +177,55 @@ func TestARM64UnderQEMU(t *testing.T) {
 		t.Fatalf("arm64 changes: %+v", cs)
 	}
 }
+
+// TestSyncFiles: two databases written by the sqlite3 shell are merged by
+// `trigsync sync --peer`; a constraint conflict is listed and retried.
+func TestSyncFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	ddl := `CREATE TABLE user(id TEXT PRIMARY KEY, email TEXT UNIQUE, name TEXT);`
+	shell(t, a, ddl)
+	trigsync(t, "install", a)
+	shell(t, a, `INSERT INTO user VALUES ('u0', 'zero@example.com', 'Zero');`)
+	os.WriteFile(b, mustRead(t, a), 0o644) // a copy made with cp
+	trigsync(t, "reset-node-id", b)
+	shell(t, a, `UPDATE user SET name = 'Zed' WHERE id = 'u0'; INSERT INTO user VALUES ('u1', 'x@example.com', 'One');`)
+	shell(t, b, `UPDATE user SET email = 'z@example.com' WHERE id = 'u0'; INSERT INTO user VALUES ('u2', 'x@example.com', 'Two');`)
+
+	if out := trigsync(t, "sync", a, "--peer", b); out != "sent 1, received 1, conflicts 2, held 0\n" {
+		t.Fatalf("sync: %q", out)
+	}
+	if out := trigsync(t, "sync", a, "--peer", b); out != "sent 0, received 0, conflicts 0, held 0\n" {
+		t.Fatalf("second sync: %q", out)
+	}
+	if got := shell(t, a, `SELECT * FROM user WHERE id = 'u0'`); got != "u0|z@example.com|Zed\n" {
+		t.Fatalf("concurrent edits of different columns: %q", got)
+	}
+	out := trigsync(t, "conflicts", "--json", a)
+	if !strings.Contains(out, `"kind":"error"`) || !strings.Contains(out, "UNIQUE constraint failed: user.email") {
+		t.Fatalf("conflicts: %s", out)
+	}
+	// Fix the cause on both sides, retry, sync: the nodes agree.
+	shell(t, a, `UPDATE user SET email = 'one@example.com' WHERE id = 'u1'`)
+	shell(t, b, `UPDATE user SET email = 'two@example.com' WHERE id = 'u2'`)
+	trigsync(t, "sync", a, "--peer", b)
+	trigsync(t, "conflicts", "--retry", a)
+	trigsync(t, "conflicts", "--retry", b)
+	trigsync(t, "sync", a, "--peer", b)
+	da, db := shell(t, a, `SELECT * FROM user ORDER BY id`), shell(t, b, `SELECT * FROM user ORDER BY id`)
+	if da != db || strings.Count(da, "\n") != 3 {
+		t.Fatalf("a:\n%s\nb:\n%s", da, db)
+	}
+	if r := run(t, nil, binary, "sync", a, "--peer", filepath.Join(dir, "missing.db")); r.code != 1 || !strings.Contains(r.stderr, "does not exist") {
+		t.Fatalf("sync with a missing peer: %d %s", r.code, r.stderr)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
