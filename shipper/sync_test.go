@@ -61,3 +61,42 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("changes ping-pong: %+v", s)
 	}
 }
+
+// Two writers insert one primary key: the greater stamp holds the row on
+// both nodes, and both record a notice.
+func TestConcurrentInsertsOfOneKey(t *testing.T) {
+	a, b := node(t), node(t)
+	a.MustExec(`INSERT INTO item VALUES ('k', 'from a', 1, NULL)`)
+	b.MustExec(`INSERT INTO item VALUES ('k', 'from b', 2, NULL)`)
+	s := sync(t, a, b)
+	if s.Sent.Conflicts != 1 || s.Received.Conflicts != 1 {
+		t.Fatalf("want a notice on each node: %+v", s)
+	}
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db {
+		t.Fatalf("nodes differ:\n%s\n%s", da, db)
+	}
+}
+
+// A delete racing an update wins; a re-insert made after seeing the delete
+// brings the row back with its own values, and the racing update stays lost.
+func TestDeleteRaceAndReinsert(t *testing.T) {
+	a, b, c := node(t), node(t), node(t)
+	a.MustExec(`INSERT INTO item VALUES ('k', 'original', 1, NULL)`)
+	sync(t, a, b)
+	sync(t, a, c)
+	a.MustExec(`DELETE FROM item WHERE id = 'k'`)
+	b.MustExec(`UPDATE item SET qty = 99 WHERE id = 'k'`)          // b has not seen the delete
+	sync(t, a, c)                                                  // c sees the delete...
+	c.MustExec(`INSERT INTO item VALUES ('k', 'reborn', 5, NULL)`) // ...and re-inserts
+	for i := 0; i < 2; i++ {
+		sync(t, a, b)
+		sync(t, b, c)
+		sync(t, c, a)
+	}
+	want := "== item (1 rows)\ntext:'k',text:'reborn',integer:5,null:NULL\n"
+	for _, n := range []*sqlx.DB{a, b, c} {
+		if got := testutil.Dump(t, n); got != want {
+			t.Fatalf("got\n%s\nwant\n%s", got, want)
+		}
+	}
+}
