@@ -34,10 +34,9 @@ func rowKey(key changelog.Cells) string {
 
 // state reads and writes the merge state inside one transaction.
 type state struct {
-	tx    *sqlx.Tx
-	q     *stmts
-	refs  *changelog.NodeRefs
-	names map[int64]string // node reference → id
+	tx   *sqlx.Tx
+	q    *stmts
+	refs *changelog.NodeRefs
 }
 
 func newState(ctx context.Context, tx *sqlx.Tx) (*state, error) {
@@ -45,28 +44,15 @@ func newState(ctx context.Context, tx *sqlx.Tx) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &state{tx: tx, q: newStmts(tx), refs: refs, names: map[int64]string{0: ""}}
-	var rows []struct {
-		Ref    int64  `db:"ref"`
-		NodeID string `db:"node_id"`
-	}
-	if err := tx.SelectContext(ctx, &rows, `SELECT ref, node_id FROM _trigsync_nodes`); err != nil {
-		return nil, fmt.Errorf("read node references: %w", err)
-	}
-	for _, r := range rows {
-		s.names[r.Ref] = r.NodeID
-	}
-	return s, nil
+	return &state{tx: tx, q: newStmts(tx), refs: refs}, nil
 }
 
 func (s *state) ref(ctx context.Context, node string) (int64, error) {
-	ref, err := s.refs.Ref(ctx, s.tx, node)
-	s.names[ref] = node
-	return ref, err
+	return s.refs.Ref(ctx, s.tx, node)
 }
 
 func (s *state) stamp(h int64, ref int64) lww.Stamp {
-	return lww.Stamp{HLC: hlc.Timestamp(h), Node: s.names[ref]}
+	return lww.Stamp{HLC: hlc.Timestamp(h), Node: s.refs.ID(ref)}
 }
 
 // row returns what the merge state knows of a row, and whether it knows

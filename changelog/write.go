@@ -13,7 +13,8 @@ import (
 // NodeRefs maps node ids to the short references the log and the merge
 // state store. The empty id (the zero stamp's) is reference 0.
 type NodeRefs struct {
-	byID map[string]int64
+	byID  map[string]int64
+	byRef map[int64]string
 }
 
 // LoadNodeRefs reads the known references.
@@ -25,9 +26,9 @@ func LoadNodeRefs(ctx context.Context, q sqlx.QueryerContext) (*NodeRefs, error)
 	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT ref, node_id FROM _trigsync_nodes`); err != nil {
 		return nil, fmt.Errorf("read node references: %w", err)
 	}
-	n := &NodeRefs{byID: map[string]int64{"": 0}}
+	n := &NodeRefs{byID: map[string]int64{"": 0}, byRef: map[int64]string{0: ""}}
 	for _, r := range rows {
-		n.byID[r.NodeID] = r.Ref
+		n.byID[r.NodeID], n.byRef[r.Ref] = r.Ref, r.NodeID
 	}
 	return n, nil
 }
@@ -45,9 +46,12 @@ func (n *NodeRefs) Ref(ctx context.Context, tx *sqlx.Tx, id string) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("add node %s: %w", id, err)
 	}
-	n.byID[id] = ref
+	n.byID[id], n.byRef[ref] = ref, id
 	return ref, nil
 }
+
+// ID returns the node id of a reference ("" when unknown).
+func (n *NodeRefs) ID(ref int64) string { return n.byRef[ref] }
 
 // Append writes a change received from a peer into the log under the local
 // description d, stamped and integrated, so that it can be forwarded. Every

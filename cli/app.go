@@ -195,6 +195,20 @@ func tableList(values []string) []string {
 	return out
 }
 
+// installedArg opens the database named by the command's only argument and
+// checks that trigsync is installed in it.
+func installedArg(c *ucli.Context) (*sqlx.DB, string, error) {
+	db, path, err := dbArg(c)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := requireInstalled(c, db, path); err != nil {
+		db.Close()
+		return nil, "", err
+	}
+	return db, path, nil
+}
+
 // requireInstalled fails with triggers.ErrNotInstalled when trigsync's
 // tables are missing.
 func requireInstalled(c *ucli.Context, db *sqlx.DB, path string) error {

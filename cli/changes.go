@@ -25,14 +25,11 @@ func changesCommand() *ucli.Command {
 			if c.Int("limit") < 1 {
 				return usageError("--limit must be at least 1")
 			}
-			db, path, err := dbArg(c)
+			db, path, err := installedArg(c)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := requireInstalled(c, db, path); err != nil {
-				return err
-			}
 			tx, err := db.BeginTxx(c.Context, nil)
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)

@@ -28,14 +28,11 @@ func conflictsCommand() *ucli.Command {
 			foreignKeysFlag(),
 		},
 		Action: func(c *ucli.Context) error {
-			db, path, err := dbArg(c)
+			db, path, err := installedArg(c)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := requireInstalled(c, db, path); err != nil {
-				return err
-			}
 			actions := map[string]applier.Action{"retry": applier.Retry, "release": applier.Release, "discard": applier.Discard}
 			var chosen []string
 			for name := range actions {

@@ -17,14 +17,11 @@ func resetNodeIDCommand() *ucli.Command {
 			"made with cp, a backup or VACUUM INTO before it writes or syncs; the changes\n" +
 			"the file already holds stay attributed to the old id.",
 		Action: func(c *ucli.Context) error {
-			db, path, err := dbArg(c)
+			db, path, err := installedArg(c)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := requireInstalled(c, db, path); err != nil {
-				return err
-			}
 			tx, err := db.BeginTxx(c.Context, nil)
 			if err != nil {
 				return fmt.Errorf("reset node id of %s: %w", path, err)

@@ -49,14 +49,11 @@ func statusCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "json", Usage: "print the stable JSON document of docs/CLI.md", EnvVars: env("json")},
 		},
 		Action: func(c *ucli.Context) error {
-			db, path, err := dbArg(c)
+			db, path, err := installedArg(c)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := requireInstalled(c, db, path); err != nil {
-				return err
-			}
 			// One read transaction: every figure describes the same moment.
 			tx, err := db.BeginTxx(c.Context, nil)
 			if err != nil {

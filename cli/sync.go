@@ -33,14 +33,11 @@ func syncCommand() *ucli.Command {
 			foreignKeysFlag(),
 		},
 		Action: func(c *ucli.Context) error {
-			db, path, err := dbArg(c)
+			db, path, err := installedArg(c)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := requireInstalled(c, db, path); err != nil {
-				return err
-			}
 			peerPath := c.String("peer")
 			if strings.Contains(peerPath, "://") {
 				return usageError("--peer %s: only database files are supported so far", peerPath)
