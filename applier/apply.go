@@ -153,7 +153,7 @@ type applier struct {
 	tables  map[string]schema.Table          // by lower-case name
 	hwm     map[int64]int64                  // origin reference → greatest origin seq applied
 	maxHLC  hlc.Timestamp
-	lastSeq int64
+	log     *changelog.Appender
 	horizon hlc.Timestamp // stamps above it are held; 0: no limit
 	open    bool          // a conflict may be open: look for one before applying a row's change
 	// postponed holds the changes a FOREIGN KEY refused, in batch order.
@@ -172,7 +172,7 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	if err != nil {
 		return nil, err
 	}
-	a := &applier{tx: tx, st: st, descs: map[string]changelog.Description{}, tables: map[string]schema.Table{}, hwm: map[int64]int64{}}
+	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), descs: map[string]changelog.Description{}, tables: map[string]schema.Table{}, hwm: map[int64]int64{}}
 	if a.local, err = changelog.NodeID(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -347,8 +347,7 @@ func (a *applier) appendLog(ctx context.Context, p postponed) error {
 	if err != nil {
 		return err
 	}
-	a.lastSeq, err = changelog.Append(ctx, a.st.q, p.d, p.c, p.origin, inc)
-	return err
+	return a.log.Append(ctx, p.d, p.c, p.origin, inc)
 }
 
 // isForeignKey reports whether SQLite refused a write for a FOREIGN KEY.
@@ -566,12 +565,16 @@ func (a *applier) finish(ctx context.Context, b Batch) error {
 			return fmt.Errorf("store peer progress: %w", err)
 		}
 	}
+	lastSeq, err := a.log.Flush(ctx)
+	if err != nil {
+		return err
+	}
 	set := `applying = 0, hlc = max(hlc, ?)`
 	args := []any{int64(a.maxHLC)}
-	if a.lastSeq > 0 { // the appended rows are stamped and integrated
+	if lastSeq > 0 { // the appended rows are stamped and integrated
 		set += `, stamped_seq = ?`
-		args = append(args, a.lastSeq)
-		if _, err := a.tx.ExecContext(ctx, `UPDATE _trigsync_meta SET value = ? WHERE key = 'integrated_seq'`, a.lastSeq); err != nil {
+		args = append(args, lastSeq)
+		if _, err := a.tx.ExecContext(ctx, `UPDATE _trigsync_meta SET value = ? WHERE key = 'integrated_seq'`, lastSeq); err != nil {
 			return err
 		}
 	}

@@ -94,7 +94,7 @@ func (a *applier) retry(ctx context.Context, kinds []string, ids []int64, releas
 			if err != nil {
 				return err
 			}
-			if a.lastSeq, err = changelog.Append(ctx, a.st.q, d, c, origin, inc); err != nil {
+			if err := a.log.Append(ctx, d, c, origin, inc); err != nil {
 				return err
 			}
 		}

@@ -53,10 +53,28 @@ func (n *NodeRefs) Ref(ctx context.Context, tx *sqlx.Tx, id string) (int64, erro
 // ID returns the node id of a reference ("" when unknown).
 func (n *NodeRefs) ID(ref int64) string { return n.byRef[ref] }
 
-// Append writes a change received from a peer into the log under the local
-// description d, stamped and integrated, so that it can be forwarded. Every
-// column the change names must be a slot of d.
-func Append(ctx context.Context, tx sqlx.ExecerContext, d Description, c Change, origin, incNode int64) (int64, error) {
+// Appender writes changes received from peers into the log, stamped and
+// integrated, so that they can be forwarded. It buffers consecutive rows
+// with the same columns and writes them in one multi-row INSERT; Flush
+// writes what is buffered and returns the seq of the last row written.
+type Appender struct {
+	x    sqlx.ExecerContext
+	cols string
+	rows int
+	args []any
+	last int64
+}
+
+// appendBatch bounds the rows of one INSERT (SQLite allows 32,766 bound
+// values; a row has up to 8 + 2×slots).
+const appendBatch = 64
+
+// NewAppender returns an Appender writing through x.
+func NewAppender(x sqlx.ExecerContext) *Appender { return &Appender{x: x} }
+
+// Append buffers change c under the local description d. Every column the
+// change names must be a slot of d.
+func (a *Appender) Append(ctx context.Context, d Description, c Change, origin, incNode int64) error {
 	cols := []string{"hlc", "epoch", "tbl", "op", "origin", "origin_seq", "inc_hlc", "inc_node"}
 	args := []any{int64(c.HLC), c.Epoch, d.ID, string(c.Op), origin, c.OriginSeq, int64(c.Incarnation), incNode}
 	masks := map[int]int64{}
@@ -64,7 +82,7 @@ func Append(ctx context.Context, tx sqlx.ExecerContext, d Description, c Change,
 		for _, cell := range cells {
 			slot := d.Slot(cell.Column)
 			if slot < 0 {
-				return 0, fmt.Errorf("append change to the log: %s has no column %s", schema.Quote(d.Table), schema.Quote(cell.Column))
+				return fmt.Errorf("append change to the log: %s has no column %s", schema.Quote(d.Table), schema.Quote(cell.Column))
 			}
 			cols = append(cols, ValueColumn(slot))
 			args = append(args, cell.Value.SQL())
@@ -73,15 +91,38 @@ func Append(ctx context.Context, tx sqlx.ExecerContext, d Description, c Change,
 			}
 		}
 	}
-	for k, m := range masks {
-		cols, args = append(cols, MaskColumn(k)), append(args, m)
+	for k := 0; k*MaskBits < len(d.Columns); k++ {
+		if m, ok := masks[k]; ok {
+			cols, args = append(cols, MaskColumn(k)), append(args, m)
+		}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO `+LogTable+`(`+strings.Join(cols, ",")+`) VALUES (?`+
-		strings.Repeat(",?", len(cols)-1)+`)`, args...)
+	list := strings.Join(cols, ",")
+	if a.rows > 0 && (list != a.cols || a.rows == appendBatch) {
+		if _, err := a.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	a.cols, a.rows, a.args = list, a.rows+1, append(a.args, args...)
+	return nil
+}
+
+// Flush writes the buffered rows and returns the seq of the last row
+// written so far (0 when none was).
+func (a *Appender) Flush(ctx context.Context) (int64, error) {
+	if a.rows == 0 {
+		return a.last, nil
+	}
+	row := "(?" + strings.Repeat(",?", strings.Count(a.cols, ",")) + ")"
+	q := `INSERT INTO ` + LogTable + `(` + a.cols + `) VALUES ` + row + strings.Repeat(","+row, a.rows-1)
+	res, err := a.x.ExecContext(ctx, q, a.args...)
+	a.rows, a.args = 0, a.args[:0]
 	if err != nil {
-		return 0, fmt.Errorf("append change to the log: %w", err)
+		return a.last, fmt.Errorf("append changes to the log: %w", err)
 	}
-	return res.LastInsertId()
+	if a.last, err = res.LastInsertId(); err != nil {
+		return a.last, fmt.Errorf("append changes to the log: %w", err)
+	}
+	return a.last, nil
 }
 
 // Slot returns the slot of the named column (matched as SQLite matches
