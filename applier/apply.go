@@ -115,6 +115,9 @@ func (s *Session) begin(ctx context.Context, opts Options) error {
 
 // Apply merges changes, in order, into the session's transaction.
 func (s *Session) Apply(ctx context.Context, changes []changelog.Change) error {
+	if err := s.a.prefetch(ctx, changes); err != nil {
+		return err
+	}
 	for _, c := range changes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -503,6 +506,25 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 	return dec.Collision, err
 }
 
+// prefetch reads, for a chunk, the merge state of the rows it changes.
+func (a *applier) prefetch(ctx context.Context, changes []changelog.Change) error {
+	if err := a.st.forget(ctx); err != nil {
+		return err
+	}
+	byTable := map[string][]string{}
+	for _, c := range changes {
+		if d, ok := a.descs[strings.ToLower(c.Table)]; ok {
+			byTable[d.Table] = append(byTable[d.Table], rowKey(c.Key))
+		}
+	}
+	for table, pks := range byTable {
+		if err := a.st.prefetch(ctx, table, pks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // exec runs a write and returns how many rows it changed.
 func (a *applier) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := a.st.q.ExecContext(ctx, q, args...)
@@ -564,6 +586,9 @@ func (a *applier) finish(ctx context.Context, b Batch) error {
 			ON CONFLICT (node) DO UPDATE SET pulled_seq = max(pulled_seq, excluded.pulled_seq)`, peer, b.Through); err != nil {
 			return fmt.Errorf("store peer progress: %w", err)
 		}
+	}
+	if err := a.st.flush(ctx); err != nil {
+		return err
 	}
 	lastSeq, err := a.log.Flush(ctx)
 	if err != nil {

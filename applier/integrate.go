@@ -59,6 +59,9 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 			}
 		}
 	}
+	if err := st.flush(ctx); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE _trigsync_meta SET value = ? WHERE key = 'integrated_seq'`, done); err != nil {
 		return fmt.Errorf("integrate: record progress: %w", err)
 	}

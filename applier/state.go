@@ -37,14 +37,29 @@ type state struct {
 	tx   *sqlx.Tx
 	q    *stmts
 	refs *changelog.NodeRefs
+	// rows caches row states read or written in the current chunk; dirty
+	// names those written but not yet flushed to _trigsync_rows.
+	rows  map[string]rowState
+	dirty map[string]bool
 }
+
+type rowState struct {
+	row   lww.Row
+	known bool
+}
+
+// rowID keys the cache.
+func rowID(table, pk string) string { return table + "\x00" + pk }
+
+// flushRows bounds the row states written in one statement.
+const flushRows = 64
 
 func newState(ctx context.Context, tx *sqlx.Tx) (*state, error) {
 	refs, err := changelog.LoadNodeRefs(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	return &state{tx: tx, q: newStmts(tx), refs: refs}, nil
+	return &state{tx: tx, q: newStmts(tx), refs: refs, rows: map[string]rowState{}, dirty: map[string]bool{}}, nil
 }
 
 func (s *state) ref(ctx context.Context, node string) (int64, error) {
@@ -59,6 +74,17 @@ func (s *state) stamp(h int64, ref int64) lww.Stamp {
 // it at all: a row without merge state is new to this node, or one from
 // before install.
 func (s *state) row(ctx context.Context, table, pk string) (lww.Row, bool, error) {
+	if rs, ok := s.rows[rowID(table, pk)]; ok {
+		return rs.row, rs.known, nil
+	}
+	r, known, err := s.readRow(ctx, table, pk)
+	if err == nil {
+		s.rows[rowID(table, pk)] = rowState{r, known}
+	}
+	return r, known, err
+}
+
+func (s *state) readRow(ctx context.Context, table, pk string) (lww.Row, bool, error) {
 	var m struct {
 		IncHLC   int64         `db:"inc_hlc"`
 		IncNode  int64         `db:"inc_node"`
@@ -82,22 +108,93 @@ func (s *state) row(ctx context.Context, table, pk string) (lww.Row, bool, error
 }
 
 func (s *state) saveRow(ctx context.Context, table, pk string, r lww.Row) error {
-	incRef, err := s.ref(ctx, r.Incarnation.Node)
-	if err != nil {
-		return err
+	id := rowID(table, pk)
+	s.rows[id], s.dirty[id] = rowState{r, true}, true
+	if len(s.dirty) >= flushRows {
+		return s.flush(ctx)
 	}
-	var tombHLC, tombRef any
-	if r.Tombstoned {
-		ref, err := s.ref(ctx, r.Tombstone.Node)
+	return nil
+}
+
+// flush writes the row states saved since the last flush, in one statement.
+func (s *state) flush(ctx context.Context) error {
+	if len(s.dirty) == 0 {
+		return nil
+	}
+	var args []any
+	for id := range s.dirty {
+		table, pk, _ := strings.Cut(id, "\x00")
+		r := s.rows[id].row
+		incRef, err := s.ref(ctx, r.Incarnation.Node)
 		if err != nil {
 			return err
 		}
-		tombHLC, tombRef = int64(r.Tombstone.HLC), ref
+		var tombHLC, tombRef any
+		if r.Tombstoned {
+			ref, err := s.ref(ctx, r.Tombstone.Node)
+			if err != nil {
+				return err
+			}
+			tombHLC, tombRef = int64(r.Tombstone.HLC), ref
+		}
+		args = append(args, table, pk, int64(r.Incarnation.HLC), incRef, tombHLC, tombRef)
 	}
-	if _, err := s.q.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_rows(tbl, pk, inc_hlc, inc_node, tomb_hlc, tomb_node)
-		VALUES (?, ?, ?, ?, ?, ?)`, table, pk, int64(r.Incarnation.HLC), incRef, tombHLC, tombRef); err != nil {
-		return fmt.Errorf("store merge state of %s: %w", schema.Quote(table), err)
+	q := `INSERT OR REPLACE INTO _trigsync_rows(tbl, pk, inc_hlc, inc_node, tomb_hlc, tomb_node) VALUES (?,?,?,?,?,?)` +
+		strings.Repeat(",(?,?,?,?,?,?)", len(s.dirty)-1)
+	if _, err := s.q.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("store merge state: %w", err)
 	}
+	clear(s.dirty)
+	return nil
+}
+
+// prefetch flushes, forgets the previous chunk's rows, and reads the states
+// of the given rows of table, a hundred keys a query.
+func (s *state) prefetch(ctx context.Context, table string, pks []string) error {
+	const group = 100
+	for start := 0; start < len(pks); start += group {
+		keys := pks[start:min(start+group, len(pks))]
+		args := []any{table}
+		for i := 0; i < group; i++ { // one statement shape: pad with the last key
+			args = append(args, keys[min(i, len(keys)-1)])
+		}
+		var found []struct {
+			PK       string        `db:"pk"`
+			IncHLC   int64         `db:"inc_hlc"`
+			IncNode  int64         `db:"inc_node"`
+			TombHLC  sql.NullInt64 `db:"tomb_hlc"`
+			TombNode sql.NullInt64 `db:"tomb_node"`
+		}
+		if err := s.q.selectx(ctx, &found, `SELECT pk, inc_hlc, inc_node, tomb_hlc, tomb_node FROM _trigsync_rows
+			WHERE tbl = ? AND pk IN (?`+strings.Repeat(",?", group-1)+`)`, args...); err != nil {
+			return fmt.Errorf("read merge state of %s: %w", schema.Quote(table), err)
+		}
+		for _, pk := range keys {
+			if _, cached := s.rows[rowID(table, pk)]; !cached {
+				s.rows[rowID(table, pk)] = rowState{}
+			}
+		}
+		for _, m := range found {
+			if s.dirty[rowID(table, m.PK)] {
+				continue
+			}
+			r := lww.Row{Incarnation: s.stamp(m.IncHLC, m.IncNode)}
+			if m.TombHLC.Valid {
+				r.Tombstone, r.Tombstoned = s.stamp(m.TombHLC.Int64, m.TombNode.Int64), true
+			}
+			r.Exists = !r.Tombstoned || r.Tombstone.Less(r.Incarnation)
+			s.rows[rowID(table, m.PK)] = rowState{r, true}
+		}
+	}
+	return nil
+}
+
+// forget flushes and empties the cache: memory stays bounded by a chunk.
+func (s *state) forget(ctx context.Context) error {
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	clear(s.rows)
 	return nil
 }
 
