@@ -195,18 +195,46 @@ func tableList(values []string) []string {
 	return out
 }
 
-// installedArg opens the database named by the command's only argument and
-// checks that trigsync is installed in it.
-func installedArg(c *ucli.Context) (*sqlx.DB, string, error) {
+// installedArg opens the database named by the command's only argument,
+// checks that trigsync is installed in it and, for a command that writes,
+// upgrades trigsync's tables in place when an older trigsync made them.
+func installedArg(c *ucli.Context, writes bool) (*sqlx.DB, string, error) {
 	db, path, err := dbArg(c)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := requireInstalled(c, db, path); err != nil {
+	err = requireInstalled(c, db, path)
+	if err == nil && writes {
+		err = upgrade(c, db, path)
+	}
+	if err != nil {
 		db.Close()
 		return nil, "", err
 	}
 	return db, path, nil
+}
+
+// upgrade migrates trigsync's tables to this build's metadata version.
+func upgrade(c *ucli.Context, db *sqlx.DB, path string) error {
+	tx, err := db.BeginTxx(c.Context, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer tx.Rollback()
+	from, err := migrations.Migrate(c.Context, tx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if from == migrations.Latest {
+		return nil
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: upgrade trigsync's tables: %w", path, err)
+	}
+	if log, err := logger(c); err == nil {
+		log.Info("upgraded trigsync's tables", "database", path, "from", from, "to", migrations.Latest)
+	}
+	return nil
 }
 
 // requireInstalled fails with triggers.ErrNotInstalled when trigsync's

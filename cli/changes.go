@@ -25,7 +25,7 @@ func changesCommand() *ucli.Command {
 			if c.Int("limit") < 1 {
 				return usageError("--limit must be at least 1")
 			}
-			db, path, err := installedArg(c)
+			db, path, err := installedArg(c, true)
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ func conflictsCommand() *ucli.Command {
 			foreignKeysFlag(),
 		},
 		Action: func(c *ucli.Context) error {
-			db, path, err := installedArg(c)
+			db, path, err := installedArg(c, true)
 			if err != nil {
 				return err
 			}

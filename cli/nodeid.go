@@ -17,7 +17,7 @@ func resetNodeIDCommand() *ucli.Command {
 			"made with cp, a backup or VACUUM INTO before it writes or syncs; the changes\n" +
 			"the file already holds stay attributed to the old id.",
 		Action: func(c *ucli.Context) error {
-			db, path, err := installedArg(c)
+			db, path, err := installedArg(c, true)
 			if err != nil {
 				return err
 			}

@@ -49,7 +49,7 @@ func statusCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "json", Usage: "print the stable JSON document of docs/CLI.md", EnvVars: env("json")},
 		},
 		Action: func(c *ucli.Context) error {
-			db, path, err := installedArg(c)
+			db, path, err := installedArg(c, false)
 			if err != nil {
 				return err
 			}

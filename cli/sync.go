@@ -33,7 +33,7 @@ func syncCommand() *ucli.Command {
 			foreignKeysFlag(),
 		},
 		Action: func(c *ucli.Context) error {
-			db, path, err := installedArg(c)
+			db, path, err := installedArg(c, true)
 			if err != nil {
 				return err
 			}
@@ -48,6 +48,9 @@ func syncCommand() *ucli.Command {
 			}
 			defer peer.Close()
 			if err := requireInstalled(c, peer, peerPath); err != nil {
+				return err
+			}
+			if err := upgrade(c, peer, peerPath); err != nil {
 				return err
 			}
 			s, err := shipper.Sync(c.Context, db, peer, applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")})

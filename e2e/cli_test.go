@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trigsync/trigsync/internal/testutil"
 	"github.com/trigsync/trigsync/migrations"
 )
 
@@ -228,4 +229,28 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestUpgradeThenSync: databases installed by a trigsync of metadata
+// version 1 are upgraded in place by the commands that write, then merge.
+func TestUpgradeThenSync(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	shell(t, a, ".read "+filepath.Join(testutil.RepoRoot(), "testdata/metadata-v1.sql"))
+	shell(t, a, "VACUUM INTO '"+b+"'")
+	trigsync(t, "reset-node-id", b)
+	shell(t, a, `UPDATE note SET n = 10 WHERE id = 'a'`)
+	shell(t, b, `UPDATE note SET body = 'from b' WHERE id = 'a'; INSERT INTO note VALUES ('e', 'new', 5);`)
+	trigsync(t, "sync", a, "--peer", b)
+	da, db := shell(t, a, `SELECT * FROM note ORDER BY id`), shell(t, b, `SELECT * FROM note ORDER BY id`)
+	if da != db || !strings.Contains(da, "a|from b|10") || !strings.Contains(da, "e|new|5") {
+		t.Fatalf("a:\n%s\nb:\n%s", da, db)
+	}
+	var s struct {
+		MetadataVersion int `json:"metadata_version"`
+	}
+	json.Unmarshal([]byte(trigsync(t, "status", "--json", a)), &s)
+	if s.MetadataVersion != migrations.Latest {
+		t.Fatalf("metadata version %d after sync", s.MetadataVersion)
+	}
 }
