@@ -278,3 +278,30 @@ func TestForeignKeys(t *testing.T) {
 		t.Fatalf("%d foreign key violations on b", violations)
 	}
 }
+
+// A change held for a column this node lacks applies once the column exists.
+func TestHeldChangeAppliesWhenSchemaCatchesUp(t *testing.T) {
+	a := node(t, `CREATE TABLE item(id TEXT PRIMARY KEY, name TEXT, colour TEXT)`)
+	b := node(t, `CREATE TABLE item(id TEXT PRIMARY KEY, name TEXT)`)
+	a.MustExec(`INSERT INTO item VALUES ('1', 'cup', 'red')`)
+	if s := syncBoth(t, a, b); s.Sent.Held != 1 {
+		t.Fatalf("want the insert held: %+v", s)
+	}
+	b.MustExec(`ALTER TABLE item ADD COLUMN colour TEXT`)
+	if _, err := triggers.Install(t.Context(), b, triggers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	syncBoth(t, a, b) // nothing new to send: the held change is retried
+	if len(conflicts(t, b)) != 0 {
+		t.Fatalf("still held: %+v", conflicts(t, b))
+	}
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db {
+		t.Fatalf("nodes differ:\n%s\n%s", da, db)
+	}
+	// The applied change was logged, so a third node gets it from b.
+	c := node(t, `CREATE TABLE item(id TEXT PRIMARY KEY, name TEXT, colour TEXT)`)
+	syncBoth(t, b, c)
+	if dc := testutil.Dump(t, c); dc != testutil.Dump(t, a) {
+		t.Fatalf("forwarded through b:\n%s", dc)
+	}
+}
