@@ -171,7 +171,7 @@ func TestClockFarAheadIsHeld(t *testing.T) {
 	}
 	// A year later the clocks agree: the next apply takes it.
 	later := func() time.Time { return time.Now().Add(366 * 24 * time.Hour) }
-	if _, err := shipper.Pull(t.Context(), b, a, 10, applier.Options{Now: later}); err != nil {
+	if _, err := shipper.Pull(t.Context(), b, &shipper.File{DB: a}, 10, applier.Options{Now: later}); err != nil {
 		t.Fatal(err)
 	}
 	var v string
@@ -186,7 +186,7 @@ func TestUnsetClockHoldsNothing(t *testing.T) {
 	ddl := `CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT)`
 	a, b := node(t, ddl), node(t, ddl)
 	a.MustExec(`INSERT INTO t VALUES ('x', 'now')`)
-	res, err := shipper.Pull(t.Context(), b, a, 10, applier.Options{Now: func() time.Time { return time.Unix(0, 0) }})
+	res, err := shipper.Pull(t.Context(), b, &shipper.File{DB: a}, 10, applier.Options{Now: func() time.Time { return time.Unix(0, 0) }})
 	if err != nil || res.Applied != 1 || res.Held != 0 {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -261,7 +261,7 @@ func TestForeignKeys(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := shipper.Pull(t.Context(), b, a, 100, applier.Options{ForeignKeys: true})
+	res, err := shipper.Pull(t.Context(), b, &shipper.File{DB: a}, 100, applier.Options{ForeignKeys: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,7 +146,7 @@ func runSchedule(t *testing.T, tmpl []byte, seed uint64) bool {
 		case 0, 1, 2: // pull, in small batches
 			src := nodes[r.IntN(len(nodes))]
 			if src.id != n.id {
-				if _, err := shipper.Pull(ctx, n.db, src.db, 1+r.IntN(4), applier.Options{}); err != nil {
+				if _, err := shipper.Pull(ctx, n.db, &shipper.File{DB: src.db}, 1+r.IntN(4), applier.Options{}); err != nil {
 					t.Fatalf("seed %d: pull: %v", seed, err)
 				}
 			}
@@ -169,7 +169,7 @@ func runSchedule(t *testing.T, tmpl []byte, seed uint64) bool {
 		for _, dst := range nodes {
 			for _, src := range nodes {
 				if dst.id != src.id {
-					res, err := shipper.Pull(ctx, dst.db, src.db, 1+r.IntN(50), applier.Options{})
+					res, err := shipper.Pull(ctx, dst.db, &shipper.File{DB: src.db}, 1+r.IntN(50), applier.Options{})
 					if err != nil {
 						t.Fatalf("seed %d: final pull: %v", seed, err)
 					}

@@ -38,11 +38,43 @@ func Prepare(ctx context.Context, src *sqlx.DB) error {
 	return nil
 }
 
+// Source is a log to pull from: a database file, or a peer over HTTP.
+type Source interface {
+	// NodeID is the source's node id.
+	NodeID(ctx context.Context) (string, error)
+	// ReadChunk returns up to limit rows of the log after seq `after`,
+	// leaving out the changes of node peer. The first call of a pull may
+	// stamp and integrate the source's log first.
+	ReadChunk(ctx context.Context, peer string, after int64, limit int) (Chunk, error)
+}
+
+// File is a Source reading a database the process opened.
+type File struct {
+	DB       *sqlx.DB
+	prepared bool
+}
+
+var _ Source = (*File)(nil)
+
+// NodeID returns the database's node id.
+func (f *File) NodeID(ctx context.Context) (string, error) { return changelog.NodeID(ctx, f.DB) }
+
+// ReadChunk prepares the log once, then reads it.
+func (f *File) ReadChunk(ctx context.Context, peer string, after int64, limit int) (Chunk, error) {
+	if !f.prepared {
+		if err := Prepare(ctx, f.DB); err != nil {
+			return Chunk{Through: after}, err
+		}
+		f.prepared = true
+	}
+	return ReadChunk(ctx, f.DB, peer, after, limit)
+}
+
 // Chunk is a run of a log read for a peer.
 type Chunk struct {
-	Changes  []changelog.Change // what the peer lacks: never its own changes
-	Through  int64              // the log was read up to this seq
-	EpochEnd bool               // Through ends an epoch: a commit may follow
+	Changes  []changelog.Change `json:"changes"`   // what the peer lacks: never its own changes
+	Through  int64              `json:"through"`   // the log was read up to this seq
+	EpochEnd bool               `json:"epoch_end"` // Through ends an epoch: a commit may follow
 }
 
 // ReadChunk reads up to limit rows of src's log after seq `after` for peer.
@@ -79,9 +111,9 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 // Pull applies to dst every change of src's log that dst lacks. Chunks of
 // limit rows stream into one dst transaction, which commits, with how far
 // it read, whenever a chunk ends an epoch.
-func Pull(ctx context.Context, dst, src *sqlx.DB, limit int, opts applier.Options) (applier.Result, error) {
+func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier.Options) (applier.Result, error) {
 	var total applier.Result
-	srcID, err := changelog.NodeID(ctx, src)
+	srcID, err := src.NodeID(ctx)
 	if err != nil {
 		return total, err
 	}
@@ -91,9 +123,6 @@ func Pull(ctx context.Context, dst, src *sqlx.DB, limit int, opts applier.Option
 	}
 	if srcID == dstID {
 		return total, fmt.Errorf("both databases have node id %s: give a copied file its own with trigsync reset-node-id", srcID)
-	}
-	if err := Prepare(ctx, src); err != nil {
-		return total, err
 	}
 	cursor, err := applier.Cursor(ctx, dst, srcID)
 	if err != nil {
@@ -106,7 +135,7 @@ func Pull(ctx context.Context, dst, src *sqlx.DB, limit int, opts applier.Option
 			return total, err
 		}
 		for {
-			ch, err := ReadChunk(ctx, src, dstID, cursor, limit)
+			ch, err := src.ReadChunk(ctx, dstID, cursor, limit)
 			if err != nil {
 				s.Rollback()
 				return total, err
@@ -146,10 +175,10 @@ type Summary struct {
 func Sync(ctx context.Context, local, peer *sqlx.DB, opts applier.Options) (Summary, error) {
 	var s Summary
 	var err error
-	if s.Sent, err = Pull(ctx, peer, local, DefaultChunkRows, opts); err != nil {
+	if s.Sent, err = Pull(ctx, peer, &File{DB: local}, DefaultChunkRows, opts); err != nil {
 		return s, fmt.Errorf("send: %w", err)
 	}
-	if s.Received, err = Pull(ctx, local, peer, DefaultChunkRows, opts); err != nil {
+	if s.Received, err = Pull(ctx, local, &File{DB: peer}, DefaultChunkRows, opts); err != nil {
 		return s, fmt.Errorf("receive: %w", err)
 	}
 	return s, nil
