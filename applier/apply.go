@@ -27,10 +27,10 @@ type Batch struct {
 
 // Result counts what Apply did.
 type Result struct {
-	Applied    int // changes merged (whether or not their cells won)
-	Duplicates int // changes this node already had
-	Conflicts  int // set aside: a constraint failed, or a notice was recorded
-	Held       int // set aside until this node's schema knows their table or column
+	Applied    int `json:"applied"`    // changes merged (whether or not their cells won)
+	Duplicates int `json:"duplicates"` // changes this node already had
+	Conflicts  int `json:"conflicts"`  // set aside: a constraint failed, or a notice was recorded
+	Held       int `json:"held"`       // set aside until this node's schema knows their table or column
 }
 
 // DefaultMaxClockSkew is how far ahead of this node's clock a stamp may be
@@ -231,7 +231,7 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		res.Duplicates++ // our own change, on its way back
 		return nil
 	}
-	if !validNodeID(c.Origin) || (c.IncarnationNode != "" && !validNodeID(c.IncarnationNode)) {
+	if !changelog.ValidNodeID(c.Origin) || (c.IncarnationNode != "" && !changelog.ValidNodeID(c.IncarnationNode)) {
 		res.Held++
 		return a.setAside(ctx, "held", c, fmt.Sprintf("origin %.40q or incarnation node %.40q is not a node id", c.Origin, c.IncarnationNode))
 	}
@@ -357,20 +357,6 @@ func (a *applier) appendLog(ctx context.Context, p postponed) error {
 func isForeignKey(err error) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
-}
-
-// validNodeID reports whether id has the form of a node id: 32 lowercase
-// hex digits.
-func validNodeID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for _, r := range id {
-		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // refusedByData reports whether SQLite refused a write for the data it

@@ -75,3 +75,17 @@ func setNodeID(ctx context.Context, tx *sqlx.Tx) (string, error) {
 	}
 	return id, nil
 }
+
+// ValidNodeID reports whether id has the form of a node id: 32 lowercase
+// hex digits.
+func ValidNodeID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, r := range id {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}

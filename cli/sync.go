@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jmoiron/sqlx"
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trigsync/trigsync/applier"
@@ -23,11 +24,13 @@ func syncCommand() *ucli.Command {
 		Name:      "sync",
 		Usage:     "exchange changes with a peer both ways, then exit",
 		ArgsUsage: "DB",
-		Description: "--peer names another database file (a copy on a USB stick, a laptop's copy):\n" +
-			"both files end up with each other's changes, merged by per-column\n" +
-			"last-write-wins (docs/MERGE.md). Prints one line: sent, received, conflicts.",
+		Description: "--peer is another database file (a copy on a USB stick, a laptop's copy) or\n" +
+			"the URL of a node running trigsync serve. Both end up with each other's\n" +
+			"changes, merged by per-column last-write-wins (docs/MERGE.md). Prints one\n" +
+			"line: sent, received, conflicts, held. Exits 0 only when both directions completed.",
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "peer", Usage: "the peer's database `FILE`", Required: true, EnvVars: env("peer")},
+			&ucli.StringFlag{Name: "peer", Usage: "the peer: a database `FILE` or an http(s):// URL", Required: true, EnvVars: env("peer")},
+			tokenFlags()[0],
 			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
 				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
 			foreignKeysFlag(),
@@ -39,8 +42,9 @@ func syncCommand() *ucli.Command {
 			}
 			defer db.Close()
 			peerPath := c.String("peer")
+			opts := applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")}
 			if strings.Contains(peerPath, "://") {
-				return usageError("--peer %s: only database files are supported so far", peerPath)
+				return syncRemote(c, db, path, peerPath, opts)
 			}
 			peer, err := sqlitedb.Open(c.Context, peerPath)
 			if err != nil {
@@ -53,7 +57,7 @@ func syncCommand() *ucli.Command {
 			if err := upgrade(c, peer, peerPath); err != nil {
 				return err
 			}
-			s, err := shipper.Sync(c.Context, db, peer, applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")})
+			s, err := shipper.Sync(c.Context, db, peer, opts)
 			if err != nil {
 				return fmt.Errorf("sync %s with %s: %w", path, peerPath, err)
 			}
@@ -62,4 +66,31 @@ func syncCommand() *ucli.Command {
 			return err
 		},
 	}
+}
+
+// syncRemote pushes to and pulls from a node running trigsync serve.
+func syncRemote(c *ucli.Context, db *sqlx.DB, path, peerURL string, opts applier.Options) error {
+	log, err := logger(c)
+	if err != nil {
+		return err
+	}
+	tok, err := token(c)
+	if err != nil {
+		return err
+	}
+	remote, err := shipper.NewRemote(peerURL, tok, log)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	sent, err := remote.Push(c.Context, db, shipper.DefaultChunkRows)
+	if err != nil {
+		return fmt.Errorf("sync %s with %s: send: %w", path, peerURL, err)
+	}
+	got, err := shipper.Pull(c.Context, db, remote, shipper.DefaultChunkRows, opts)
+	if err != nil {
+		return fmt.Errorf("sync %s with %s: receive: %w", path, peerURL, err)
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "sent %d, received %d, conflicts %d, held %d\n",
+		sent.Applied, got.Applied, sent.Conflicts+got.Conflicts, sent.Held+got.Held)
+	return err
 }

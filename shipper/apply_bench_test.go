@@ -84,7 +84,9 @@ func BenchmarkApply(b *testing.B) {
 	var res applier.Result
 	var err error
 	t1 := time.Now()
-	peak := peakHeap(func() { res, err = shipper.Pull(b.Context(), dst, &shipper.File{DB: src}, shipper.DefaultChunkRows, applier.Options{}) })
+	peak := peakHeap(func() {
+		res, err = shipper.Pull(b.Context(), dst, &shipper.File{DB: src}, shipper.DefaultChunkRows, applier.Options{})
+	})
 	applyTook := time.Since(t1)
 	b.StopTimer()
 	if err != nil || res.Applied != b.N {

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/server"
+)
+
+// tokenFlags: the bearer token, from the environment or a file.
+func tokenFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "token-file", Usage: "read the bearer token from `FILE` (or set TRIGSYNC_TOKEN)", EnvVars: env("token-file")},
+	}
+}
+
+// token returns the bearer token: the file's first line, or TRIGSYNC_TOKEN.
+func token(c *ucli.Context) (string, error) {
+	if path := c.String("token-file"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("token file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		if line = strings.TrimSpace(line); line == "" {
+			return "", fmt.Errorf("token file %s is empty", path)
+		}
+		return line, nil
+	}
+	return os.Getenv("TRIGSYNC_TOKEN"), nil
+}
+
+func serveCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "serve",
+		Usage:     "answer peers over HTTP: serve this node's changes and apply theirs (docs/PROTOCOL.md)",
+		ArgsUsage: "DB",
+		Flags: append(tokenFlags(),
+			&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:7480", Usage: "listen on `ADDR`", EnvVars: env("listen")},
+			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
+				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
+			foreignKeysFlag(),
+		),
+		Action: func(c *ucli.Context) error {
+			log, err := logger(c)
+			if err != nil {
+				return err
+			}
+			tok, err := token(c)
+			if err != nil {
+				return err
+			}
+			db, path, err := installedArg(c, true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ln, err := net.Listen("tcp", c.String("listen"))
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			if tok == "" && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
+				ln.Close()
+				return usageError("serving %s beyond loopback needs a token: set TRIGSYNC_TOKEN or --token-file", ln.Addr())
+			}
+			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log,
+				Apply: applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")}})
+			if err != nil {
+				return err
+			}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout: 2 * time.Minute}
+			log.Info("listening", "addr", ln.Addr().String(), "database", path)
+			done := make(chan error, 1)
+			go func() { done <- hs.Serve(ln) }()
+			select {
+			case err := <-done:
+				return fmt.Errorf("serve: %w", err)
+			case <-c.Context.Done():
+			}
+			log.Info("shutting down")
+			shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("shut down: %w", err)
+			}
+			return nil
+		},
+	}
+}

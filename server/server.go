@@ -1,0 +1,272 @@
+// Package server answers the wire protocol of docs/PROTOCOL.md: it serves a
+// node's log to peers that pull and applies what peers push, through the
+// shipper and the applier. It holds no state of its own.
+package server
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/migrations"
+	"github.com/trigsync/trigsync/shipper"
+)
+
+// Limits of one request.
+const (
+	MaxPullRows  = 5000
+	MaxPushBytes = 512 << 20
+)
+
+// Config configures a Server.
+type Config struct {
+	DB     *sqlx.DB
+	Token  string // required of every request when not empty
+	Apply  applier.Options
+	Logger *slog.Logger
+}
+
+// Server is the HTTP face of one node.
+type Server struct {
+	cfg    Config
+	nodeID string
+	token  [32]byte
+}
+
+// New returns a server for the node cfg.DB holds.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	id, err := changelog.NodeID(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, nodeID: id, token: sha256.Sum256([]byte(cfg.Token))}, nil
+}
+
+// Handler routes /v1/ requests.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", s.health)
+	mux.HandleFunc("GET /v1/changes", s.pull)
+	mux.HandleFunc("GET /v1/cursor", s.cursor)
+	mux.HandleFunc("POST /v1/changes", s.push)
+	return s.authenticate(mux)
+}
+
+// authenticate requires the bearer token, compared in constant time.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Token != "" {
+			given := sha256.Sum256([]byte(bearer(r)))
+			if subtle.ConstantTimeCompare(given[:], s.token[:]) != 1 {
+				s.fail(w, r, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func bearer(r *http.Request) string {
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) > len(prefix) && h[:len(prefix)] == prefix {
+		return h[len(prefix):]
+	}
+	return ""
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	v, err := migrations.Version(r.Context(), s.cfg.DB)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	s.reply(w, r, map[string]any{"node_id": s.nodeID, "format": changelog.Format, "metadata_version": v})
+}
+
+// peer reads and checks the peer parameter.
+func (s *Server) peer(r *http.Request) (string, int, error) {
+	p := r.URL.Query().Get("peer")
+	if !changelog.ValidNodeID(p) {
+		return "", http.StatusBadRequest, fmt.Errorf("peer %.40q is not a node id", p)
+	}
+	if p == s.nodeID {
+		return "", http.StatusConflict, fmt.Errorf("the caller has this server's node id %s: give a copied file its own with trigsync reset-node-id", p)
+	}
+	return p, 0, nil
+}
+
+func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
+	peer, code, err := s.peer(r)
+	if err != nil {
+		s.fail(w, r, code, err)
+		return
+	}
+	q := r.URL.Query()
+	after, err1 := strconv.ParseInt(q.Get("after"), 10, 64)
+	limit, err2 := strconv.Atoi(q.Get("limit"))
+	if err1 != nil || err2 != nil || after < 0 || limit < 1 {
+		s.fail(w, r, http.StatusBadRequest, errors.New("after and limit must be a seq and a positive row count"))
+		return
+	}
+	src := &shipper.File{DB: s.cfg.DB}
+	ch, err := src.ReadChunk(r.Context(), peer, after, min(limit, MaxPullRows))
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	s.reply(w, r, ch)
+}
+
+func (s *Server) cursor(w http.ResponseWriter, r *http.Request) {
+	peer, code, err := s.peer(r)
+	if err != nil {
+		s.fail(w, r, code, err)
+		return
+	}
+	through, err := applier.Cursor(r.Context(), s.cfg.DB, peer)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	s.reply(w, r, map[string]int64{"through": through})
+}
+
+// PushResult is the answer to a push.
+type PushResult struct {
+	Through int64 `json:"through"`
+	applier.Result
+}
+
+func (s *Server) push(w http.ResponseWriter, r *http.Request) {
+	var body io.Reader = http.MaxBytesReader(w, r.Body, MaxPushBytes)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		gz, err := gzip.NewReader(body)
+		if err != nil {
+			s.fail(w, r, http.StatusBadRequest, fmt.Errorf("gzip body: %w", err))
+			return
+		}
+		defer gz.Close()
+		body = gz
+	}
+	dec := json.NewDecoder(body)
+	var head struct {
+		Node string `json:"node"`
+	}
+	if err := dec.Decode(&head); err != nil {
+		s.fail(w, r, status(err), fmt.Errorf("push: the first line must be {\"node\": …}: %w", err))
+		return
+	}
+	r.URL.RawQuery = "peer=" + head.Node
+	if _, code, err := s.peer(r); err != nil {
+		s.fail(w, r, code, err)
+		return
+	}
+	res, err := s.apply(r, dec, head.Node)
+	if err != nil {
+		s.fail(w, r, status(err), err)
+		return
+	}
+	s.reply(w, r, res)
+}
+
+// apply applies chunks as they arrive, one transaction per run of chunks
+// that ends an epoch.
+func (s *Server) apply(r *http.Request, dec *json.Decoder, peer string) (PushResult, error) {
+	ctx := r.Context()
+	res := PushResult{}
+	var err error
+	if res.Through, err = applier.Cursor(ctx, s.cfg.DB, peer); err != nil {
+		return res, err
+	}
+	var session *applier.Session
+	defer func() {
+		if session != nil {
+			session.Rollback()
+		}
+	}()
+	for {
+		var ch shipper.Chunk
+		if err := dec.Decode(&ch); errors.Is(err, io.EOF) {
+			return res, nil
+		} else if err != nil {
+			return res, fmt.Errorf("push: chunk after seq %d: %w", res.Through, err)
+		}
+		if session == nil {
+			if session, err = applier.Begin(ctx, s.cfg.DB, s.cfg.Apply); err != nil {
+				return res, err
+			}
+		}
+		if err := session.Apply(ctx, ch.Changes); err != nil {
+			return res, err
+		}
+		if ch.EpochEnd {
+			got, err := session.Commit(ctx, peer, ch.Through)
+			session = nil
+			if err != nil {
+				return res, err
+			}
+			res.Through = ch.Through
+			res.Applied += got.Applied
+			res.Duplicates += got.Duplicates
+			res.Conflicts += got.Conflicts
+			res.Held += got.Held
+		}
+	}
+}
+
+// status maps a body error to its HTTP status.
+func status(err error) int {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// reply writes v as JSON, gzip-compressed when the client accepts it.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	var out io.Writer = w
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		defer gz.Close()
+		out = gz
+	}
+	if err := json.NewEncoder(out).Encode(v); err != nil {
+		s.cfg.Logger.Warn("write response", "err", err)
+	}
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
+	level := slog.LevelWarn
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	s.cfg.Logger.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}

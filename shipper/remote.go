@@ -1,0 +1,184 @@
+package shipper
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/changelog"
+)
+
+// Remote is a peer reached over HTTP (docs/PROTOCOL.md): a Source to pull
+// from and a destination to push to. Requests are retried with exponential
+// backoff and jitter on connection failures and 5xx answers.
+type Remote struct {
+	base  string
+	token string
+	hc    *retryablehttp.Client
+	node  string
+}
+
+var _ Source = (*Remote)(nil)
+
+// NewRemote returns the peer at base URL (http:// or https://).
+func NewRemote(base, token string, log *slog.Logger) (*Remote, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("peer %q: want an http:// or https:// URL", base)
+	}
+	hc := retryablehttp.NewClient()
+	hc.RetryMax = 5
+	hc.RetryWaitMin, hc.RetryWaitMax = 200*time.Millisecond, 5*time.Second
+	hc.HTTPClient.Timeout = 10 * time.Minute
+	hc.Logger = log
+	if log == nil {
+		hc.Logger = nil
+	}
+	return &Remote{base: strings.TrimRight(base, "/"), token: token, hc: hc}, nil
+}
+
+// do sends a request; body, when not nil, makes the body again for every
+// attempt. A 2xx answer is decoded into out.
+func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp.ReaderFunc, out any) error {
+	var raw any
+	if body != nil {
+		raw = body
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, r.base+path, raw)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Encoding", "gzip")
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, r.base+path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, r.base+path, resp.Status, e.Error)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode the answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// NodeID asks the peer for its node id (once).
+func (r *Remote) NodeID(ctx context.Context) (string, error) {
+	if r.node != "" {
+		return r.node, nil
+	}
+	var h struct {
+		NodeID string `json:"node_id"`
+	}
+	if err := r.do(ctx, http.MethodGet, "/v1/health", nil, &h); err != nil {
+		return "", err
+	}
+	if !changelog.ValidNodeID(h.NodeID) {
+		return "", fmt.Errorf("peer %s answered node id %.40q", r.base, h.NodeID)
+	}
+	r.node = h.NodeID
+	return r.node, nil
+}
+
+// ReadChunk pulls one chunk of the peer's log.
+func (r *Remote) ReadChunk(ctx context.Context, peer string, after int64, limit int) (Chunk, error) {
+	var ch Chunk
+	q := url.Values{"peer": {peer}, "after": {fmt.Sprint(after)}, "limit": {fmt.Sprint(limit)}}
+	if err := r.do(ctx, http.MethodGet, "/v1/changes?"+q.Encode(), nil, &ch); err != nil {
+		return Chunk{Through: after}, err
+	}
+	if ch.Through < after {
+		return Chunk{Through: after}, fmt.Errorf("peer %s read back to seq %d from %d", r.base, ch.Through, after)
+	}
+	return ch, nil
+}
+
+// PushResult is the peer's answer to a push.
+type PushResult struct {
+	Through int64 `json:"through"`
+	applier.Result
+}
+
+// Push sends the peer what it lacks of local's log, from the cursor it
+// reports, streaming chunks of limit rows in one request.
+func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResult, error) {
+	var res PushResult
+	localID, err := changelog.NodeID(ctx, local)
+	if err != nil {
+		return res, err
+	}
+	peer, err := r.NodeID(ctx)
+	if err != nil {
+		return res, err
+	}
+	var cur struct {
+		Through int64 `json:"through"`
+	}
+	if err := r.do(ctx, http.MethodGet, "/v1/cursor?"+url.Values{"peer": {localID}}.Encode(), nil, &cur); err != nil {
+		return res, err
+	}
+	if err := Prepare(ctx, local); err != nil {
+		return res, err
+	}
+	// Nothing to send: no request.
+	first, err := ReadChunk(ctx, local, peer, cur.Through, 1)
+	if err != nil || first.Through == cur.Through {
+		return PushResult{Through: cur.Through}, err
+	}
+	body := func() (io.Reader, error) {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(writeChunks(ctx, pw, local, localID, peer, cur.Through, limit)) }()
+		return pr, nil
+	}
+	err = r.do(ctx, http.MethodPost, "/v1/changes", body, &res)
+	return res, err
+}
+
+// writeChunks writes the push body: the sender's node id, then its log
+// from seq after, a chunk a line, gzip-compressed.
+func writeChunks(ctx context.Context, w io.Writer, local *sqlx.DB, localID, peer string, after int64, limit int) error {
+	gz := gzip.NewWriter(w)
+	enc := json.NewEncoder(gz)
+	if err := enc.Encode(map[string]string{"node": localID}); err != nil {
+		return err
+	}
+	for {
+		ch, err := ReadChunk(ctx, local, peer, after, limit)
+		if err != nil {
+			return err
+		}
+		if ch.Through == after {
+			return gz.Close()
+		}
+		if err := enc.Encode(ch); err != nil {
+			return err
+		}
+		after = ch.Through
+	}
+}
+
