@@ -181,4 +181,3 @@ func writeChunks(ctx context.Context, w io.Writer, local *sqlx.DB, localID, peer
 		after = ch.Through
 	}
 }
-
