@@ -47,8 +47,8 @@ fuzz:
 	go test ./changelog -run '^$$' -fuzz FuzzValueJSON -fuzztime $(FUZZTIME)
 	go test ./applier -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
-# The README's demo: a database from the embedded shop schema, install,
-# a write by another connection, status and the decoded changelog.
+# The README's demo: two nodes of an embedded shop schema on loopback; both
+# write, the device syncs with the hub over HTTP, they agree.
 demo: build
 	bin/trigsync demo demo
 

@@ -89,3 +89,11 @@ func TestSyncOverHTTP(t *testing.T) {
 		t.Fatalf("hub:\n%s\ndevice:\n%s", dh, dd)
 	}
 }
+
+// TestDemo runs the README's main command: two nodes on loopback agree.
+func TestDemo(t *testing.T) {
+	out := trigsync(t, "demo", t.TempDir())
+	if !strings.Contains(out, "sent 2, received 2, conflicts 0, held 0") || !strings.Contains(out, "both nodes agree") {
+		t.Fatalf("demo:\n%s", out)
+	}
+}
