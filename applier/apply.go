@@ -71,9 +71,10 @@ func Apply(ctx context.Context, db *sqlx.DB, b Batch, opts Options) (Result, err
 // that a source transaction of any size applies atomically in bounded
 // memory. Begin it, Apply chunks, Commit.
 type Session struct {
-	tx  *sqlx.Tx
-	a   *applier
-	res Result
+	conn *sqlx.Conn
+	tx   *sqlx.Tx
+	a    *applier
+	res  Result
 }
 
 // Begin starts an apply transaction: it integrates the node's own changes,
@@ -83,16 +84,24 @@ func Begin(ctx context.Context, db *sqlx.DB, opts Options) (*Session, error) {
 	if opts.ForeignKeys {
 		fk = "ON"
 	}
-	if _, err := db.ExecContext(ctx, `PRAGMA foreign_keys = `+fk); err != nil {
+	// The pragma is per connection and ignored inside a transaction: set it
+	// on the connection the transaction then runs on.
+	conn, err := db.Connx(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-	tx, err := db.BeginTxx(ctx, nil)
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = `+fk); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("apply: begin: %w", err)
 	}
-	s := &Session{tx: tx}
+	s := &Session{tx: tx, conn: conn}
 	if err := s.begin(ctx, opts); err != nil {
-		tx.Rollback()
+		s.Rollback()
 		return nil, err
 	}
 	return s, nil
@@ -139,14 +148,19 @@ func (s *Session) Commit(ctx context.Context, peer string, through int64) (Resul
 	if err := s.a.finish(ctx, Batch{Peer: peer, Through: through}); err != nil {
 		return s.res, err
 	}
-	if err := s.tx.Commit(); err != nil {
+	err := s.tx.Commit()
+	s.conn.Close()
+	if err != nil {
 		return s.res, fmt.Errorf("apply: commit: %w", err)
 	}
 	return s.res, nil
 }
 
 // Rollback abandons the session; after Commit it does nothing.
-func (s *Session) Rollback() { s.tx.Rollback() }
+func (s *Session) Rollback() {
+	s.tx.Rollback()
+	s.conn.Close()
+}
 
 type applier struct {
 	tx      *sqlx.Tx

@@ -14,6 +14,7 @@ import (
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/server"
+	"github.com/trigsync/trigsync/shipper"
 )
 
 // tokenFlags: the bearer token, from the environment or a file.
@@ -46,6 +47,8 @@ func serveCommand() *ucli.Command {
 		ArgsUsage: "DB",
 		Flags: append(tokenFlags(),
 			&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:7480", Usage: "listen on `ADDR`", EnvVars: env("listen")},
+			&ucli.StringSliceFlag{Name: "peer", Usage: "push to and pull from the node at `URL` (repeatable)", EnvVars: env("peer")},
+			&ucli.DurationFlag{Name: "pull-interval", Value: 5 * time.Second, Usage: "pull from peers this often", EnvVars: env("pull-interval")},
 			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
 				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
 			foreignKeysFlag(),
@@ -77,11 +80,24 @@ func serveCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			loop := &shipper.Loop{DB: db, Pull: c.Duration("pull-interval"), Apply: srv.ApplyOptions(), Logger: log}
+			for _, u := range c.StringSlice("peer") {
+				r, err := shipper.NewRemote(u, tok, log)
+				if err != nil {
+					ln.Close()
+					return usageError("--peer: %v", err)
+				}
+				loop.Peers = append(loop.Peers, r)
+			}
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 				IdleTimeout: 2 * time.Minute}
 			log.Info("listening", "addr", ln.Addr().String(), "database", path)
 			done := make(chan error, 1)
 			go func() { done <- hs.Serve(ln) }()
+			loopCtx, stopLoop := context.WithCancel(c.Context)
+			loopDone := make(chan struct{})
+			go func() { loop.Run(loopCtx); close(loopDone) }()
+			defer func() { stopLoop(); <-loopDone }()
 			select {
 			case err := <-done:
 				return fmt.Errorf("serve: %w", err)

@@ -3,10 +3,13 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,10 +17,13 @@ import (
 
 // startServe runs `trigsync serve` on a free loopback port and returns its
 // base URL; the process is stopped with SIGTERM when the test ends.
-func startServe(t *testing.T, db, token string) string {
+func startServe(t *testing.T, db, token string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, binary, "serve", db, "--listen", "127.0.0.1:0")
+	if len(args) == 0 {
+		args = []string{"--listen", "127.0.0.1:0"}
+	}
+	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", db}, args...)...)
 	cmd.Env = append(cmd.Environ(), "TRIGSYNC_TOKEN="+token)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -95,5 +101,73 @@ func TestDemo(t *testing.T) {
 	out := trigsync(t, "demo", t.TempDir())
 	if !strings.Contains(out, "sent 2, received 2, conflicts 0, held 0") || !strings.Contains(out, "both nodes agree") {
 		t.Fatalf("demo:\n%s", out)
+	}
+}
+
+// freeAddr returns a loopback address no one listens on (for a moment).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitFor polls f until it returns true, for at most 30 s.
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if f() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestTwoServesReplicate: two nodes running serve with each other as peer
+// replicate writes the sqlite3 shell makes, in both directions, by
+// themselves.
+func TestTwoServesReplicate(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	shell(t, a, `PRAGMA journal_mode=WAL; CREATE TABLE note(id TEXT PRIMARY KEY, body TEXT, n INTEGER);`)
+	trigsync(t, "install", a)
+	shell(t, a, "VACUUM INTO '"+b+"'")
+	trigsync(t, "reset-node-id", b)
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	startServe(t, a, "tok", "--listen", addrA, "--peer", "http://"+addrB, "--pull-interval", "1s")
+	startServe(t, b, "tok", "--listen", addrB, "--peer", "http://"+addrA, "--pull-interval", "1s")
+
+	shell(t, a, `INSERT INTO note VALUES ('1', 'written on a', 1)`)
+	waitFor(t, "a's row on b", func() bool { return shell(t, b, `SELECT count(*) FROM note`) == "1\n" })
+	shell(t, b, `UPDATE note SET n = 2 WHERE id = '1'`)
+	shell(t, a, `UPDATE note SET body = 'edited on a' WHERE id = '1'`)
+	want := "1|edited on a|2\n"
+	waitFor(t, "both edits on both nodes", func() bool {
+		return shell(t, a, `SELECT * FROM note`) == want && shell(t, b, `SELECT * FROM note`) == want
+	})
+
+	// Both write at once, so that their pushes to each other overlap.
+	var wg sync.WaitGroup
+	for _, db := range []string{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 30; i++ {
+				exec.Command("sqlite3", "-cmd", ".timeout 10000", db,
+					fmt.Sprintf("INSERT INTO note VALUES ('%s-%d', 'x', %d)", filepath.Base(db), i, i)).Run()
+			}
+		}()
+	}
+	wg.Wait()
+	count := `SELECT count(*) FROM note`
+	waitFor(t, "61 rows on both nodes", func() bool {
+		return shell(t, a, count) == "61\n" && shell(t, b, count) == "61\n"
+	})
+	dump := `SELECT * FROM note ORDER BY id`
+	if da, db := shell(t, a, dump), shell(t, b, dump); da != db {
+		t.Fatalf("nodes differ:\n%s\n%s", da, db)
 	}
 }

@@ -58,6 +58,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return &Server{cfg: cfg, nodeID: id, token: sha256.Sum256([]byte(cfg.Token))}, nil
 }
 
+// ApplyOptions are the options the server applies pushes with.
+func (s *Server) ApplyOptions() applier.Options { return s.cfg.Apply }
+
 // Handler routes /v1/ requests.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()

@@ -17,6 +17,9 @@ import (
 // BusyTimeoutMillis is how long a statement waits for another writer.
 const BusyTimeoutMillis = 10_000
 
+// MaxConns is the size of a database's connection pool.
+const MaxConns = 4
+
 // Open opens the existing database file at path. It refuses to create a
 // file: a mistyped path is an error, not a new empty database.
 func Open(ctx context.Context, path string) (*sqlx.DB, error) {
@@ -45,9 +48,12 @@ func open(ctx context.Context, path, mode string) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// One connection: a transaction and the statements around it always see
-	// the same connection-level state.
-	db.SetMaxOpenConns(1)
+	// A few connections: a node serving peers reads its log for one peer
+	// while applying another's push (in WAL mode readers do not wait for
+	// the writer), and SQLite's write lock, with the busy timeout, orders
+	// the writers. Connection-level settings that matter to a transaction
+	// (PRAGMA foreign_keys) are set on that transaction's own connection.
+	db.SetMaxOpenConns(MaxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)

@@ -1,0 +1,81 @@
+package shipper
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/changelog"
+)
+
+// Loop keeps a node in step with its peers: it pushes to every peer soon
+// after the node's log grows (a commit by any client, or changes received
+// that peers may lack) and pulls from every peer periodically.
+type Loop struct {
+	DB     *sqlx.DB
+	Peers  []*Remote
+	Poll   time.Duration // how often to look for new log rows; 0: 100 ms
+	Pull   time.Duration // how often to pull; 0: 5 s
+	Apply  applier.Options
+	Logger *slog.Logger
+}
+
+// Run works until ctx ends. A failed exchange with one peer is logged and
+// tried again at the next turn; it does not stop the others.
+func (l *Loop) Run(ctx context.Context) {
+	poll, pull := l.Poll, l.Pull
+	if poll == 0 {
+		poll = 100 * time.Millisecond
+	}
+	if pull == 0 {
+		pull = 5 * time.Second
+	}
+	pushed := make([]int64, len(l.Peers)) // the log's last seq when each peer was last pushed to
+	nextPull := time.Now()
+	ticker := time.NewTicker(poll)
+	defer ticker.Stop()
+	for {
+		last, err := lastSeq(ctx, l.DB)
+		if err != nil && ctx.Err() == nil {
+			l.Logger.Warn("read the log", "err", err)
+		}
+		for i, p := range l.Peers {
+			if last > pushed[i] {
+				if res, err := p.Push(ctx, l.DB, DefaultChunkRows); err != nil {
+					l.Logger.Warn("push", "peer", p.base, "err", err)
+				} else {
+					pushed[i] = last
+					if res.Applied > 0 {
+						l.Logger.Info("pushed", "peer", p.base, "applied", res.Applied, "conflicts", res.Conflicts, "held", res.Held)
+					}
+				}
+			}
+		}
+		if !time.Now().Before(nextPull) {
+			for _, p := range l.Peers {
+				if res, err := Pull(ctx, l.DB, p, DefaultChunkRows, l.Apply); err != nil {
+					l.Logger.Warn("pull", "peer", p.base, "err", err)
+				} else if res.Applied > 0 {
+					l.Logger.Info("pulled", "peer", p.base, "applied", res.Applied, "conflicts", res.Conflicts, "held", res.Held)
+				}
+			}
+			nextPull = time.Now().Add(pull)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// lastSeq is the greatest seq of the log, stamped or not: it grows with
+// every commit that captured a change.
+func lastSeq(ctx context.Context, db *sqlx.DB) (int64, error) {
+	var seq int64
+	err := db.GetContext(ctx, &seq, `SELECT ifnull(max(seq), 0) FROM `+changelog.LogTable)
+	return seq, err
+}
