@@ -95,10 +95,11 @@ func trigsync(t *testing.T, args ...string) string {
 	return r.stdout
 }
 
-// shell runs SQL through the sqlite3 command-line shell.
+// shell runs SQL through the sqlite3 command-line shell, waiting up to 10 s
+// for another writer (trigsync serve, say), as any client beside one must.
 func shell(t *testing.T, db, sql string, env ...string) string {
 	t.Helper()
-	r := run(t, env, need(t, "sqlite3"), "-bail", db, sql)
+	r := run(t, env, need(t, "sqlite3"), "-bail", "-cmd", ".timeout 10000", db, sql)
 	if r.code != 0 {
 		t.Fatalf("sqlite3: exit %d: %s", r.code, r.stderr)
 	}
