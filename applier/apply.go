@@ -33,6 +33,14 @@ type Result struct {
 	Held       int `json:"held"`       // set aside until this node's schema knows their table or column
 }
 
+// Add adds o's counts to r.
+func (r *Result) Add(o Result) {
+	r.Applied += o.Applied
+	r.Duplicates += o.Duplicates
+	r.Conflicts += o.Conflicts
+	r.Held += o.Held
+}
+
 // DefaultMaxClockSkew is how far ahead of this node's clock a stamp may be
 // before its change is held (docs/MERGE.md, "Clocks").
 const DefaultMaxClockSkew = 10 * time.Minute

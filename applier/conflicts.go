@@ -85,16 +85,12 @@ func (a *applier) retry(ctx context.Context, kinds []string, ids []int64, releas
 			continue // still refused: the conflict stays
 		}
 		res.Applied++
-		if r.Kind == "held" {
+		if r.Kind == "held" { // not in the log yet: log it as received
 			origin, err := a.st.ref(ctx, c.Origin)
 			if err != nil {
 				return err
 			}
-			inc, err := a.st.ref(ctx, c.IncarnationNode)
-			if err != nil {
-				return err
-			}
-			if err := a.log.Append(ctx, d, c, origin, inc); err != nil {
+			if err := a.appendLog(ctx, postponed{c, d, t, origin}); err != nil {
 				return err
 			}
 		}

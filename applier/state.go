@@ -84,27 +84,36 @@ func (s *state) row(ctx context.Context, table, pk string) (lww.Row, bool, error
 	return r, known, err
 }
 
-func (s *state) readRow(ctx context.Context, table, pk string) (lww.Row, bool, error) {
-	var m struct {
-		IncHLC   int64         `db:"inc_hlc"`
-		IncNode  int64         `db:"inc_node"`
-		TombHLC  sql.NullInt64 `db:"tomb_hlc"`
-		TombNode sql.NullInt64 `db:"tomb_node"`
+// metaRow is a row of _trigsync_rows.
+type metaRow struct {
+	PK       string        `db:"pk"`
+	IncHLC   int64         `db:"inc_hlc"`
+	IncNode  int64         `db:"inc_node"`
+	TombHLC  sql.NullInt64 `db:"tomb_hlc"`
+	TombNode sql.NullInt64 `db:"tomb_node"`
+}
+
+// decode reads a merge-state row: the row exists unless a delete reached its
+// incarnation.
+func (s *state) decode(m metaRow) lww.Row {
+	r := lww.Row{Incarnation: s.stamp(m.IncHLC, m.IncNode)}
+	if m.TombHLC.Valid {
+		r.Tombstone, r.Tombstoned = s.stamp(m.TombHLC.Int64, m.TombNode.Int64), true
 	}
-	err := s.q.get(ctx, &m, `SELECT inc_hlc, inc_node, tomb_hlc, tomb_node FROM _trigsync_rows WHERE tbl = ? AND pk = ?`, table, pk)
+	r.Exists = !r.Tombstoned || r.Tombstone.Less(r.Incarnation)
+	return r
+}
+
+func (s *state) readRow(ctx context.Context, table, pk string) (lww.Row, bool, error) {
+	var m metaRow
+	err := s.q.get(ctx, &m, `SELECT pk, inc_hlc, inc_node, tomb_hlc, tomb_node FROM _trigsync_rows WHERE tbl = ? AND pk = ?`, table, pk)
 	if errors.Is(err, sql.ErrNoRows) {
 		return lww.Row{}, false, nil
 	}
 	if err != nil {
 		return lww.Row{}, false, fmt.Errorf("read merge state of %s: %w", schema.Quote(table), err)
 	}
-	r := lww.Row{Incarnation: s.stamp(m.IncHLC, m.IncNode)}
-	if m.TombHLC.Valid {
-		r.Tombstone, r.Tombstoned = s.stamp(m.TombHLC.Int64, m.TombNode.Int64), true
-	}
-	// The row exists unless a delete reached its incarnation.
-	r.Exists = !r.Tombstoned || r.Tombstone.Less(r.Incarnation)
-	return r, true, nil
+	return s.decode(m), true, nil
 }
 
 func (s *state) saveRow(ctx context.Context, table, pk string, r lww.Row) error {
@@ -158,13 +167,7 @@ func (s *state) prefetch(ctx context.Context, table string, pks []string) error 
 		for i := 0; i < group; i++ { // one statement shape: pad with the last key
 			args = append(args, keys[min(i, len(keys)-1)])
 		}
-		var found []struct {
-			PK       string        `db:"pk"`
-			IncHLC   int64         `db:"inc_hlc"`
-			IncNode  int64         `db:"inc_node"`
-			TombHLC  sql.NullInt64 `db:"tomb_hlc"`
-			TombNode sql.NullInt64 `db:"tomb_node"`
-		}
+		var found []metaRow
 		if err := s.q.selectx(ctx, &found, `SELECT pk, inc_hlc, inc_node, tomb_hlc, tomb_node FROM _trigsync_rows
 			WHERE tbl = ? AND pk IN (?`+strings.Repeat(",?", group-1)+`)`, args...); err != nil {
 			return fmt.Errorf("read merge state of %s: %w", schema.Quote(table), err)
@@ -178,12 +181,7 @@ func (s *state) prefetch(ctx context.Context, table string, pks []string) error 
 			if s.dirty[rowID(table, m.PK)] {
 				continue
 			}
-			r := lww.Row{Incarnation: s.stamp(m.IncHLC, m.IncNode)}
-			if m.TombHLC.Valid {
-				r.Tombstone, r.Tombstoned = s.stamp(m.TombHLC.Int64, m.TombNode.Int64), true
-			}
-			r.Exists = !r.Tombstoned || r.Tombstone.Less(r.Incarnation)
-			s.rows[rowID(table, m.PK)] = rowState{r, true}
+			s.rows[rowID(table, m.PK)] = rowState{s.decode(m), true}
 		}
 	}
 	return nil

@@ -119,15 +119,13 @@ func runDemo(c *ucli.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	sent, err := remote.Push(ctx, dev, shipper.DefaultChunkRows)
+	s, err := shipper.SyncRemote(ctx, dev, remote, applier.Options{})
 	if err != nil {
 		return err
 	}
-	got, err := shipper.Pull(ctx, dev, remote, shipper.DefaultChunkRows, applier.Options{})
-	if err != nil {
+	if err := printSummary(out, s); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "sent %d, received %d, conflicts %d, held %d\n", sent.Applied, got.Applied, sent.Conflicts+got.Conflicts, sent.Held+got.Held)
 
 	a, err := demoRows(hub)
 	if err != nil {

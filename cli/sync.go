@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -61,9 +62,7 @@ func syncCommand() *ucli.Command {
 			if err != nil {
 				return fmt.Errorf("sync %s with %s: %w", path, peerPath, err)
 			}
-			_, err = fmt.Fprintf(c.App.Writer, "sent %d, received %d, conflicts %d, held %d\n",
-				s.Sent.Applied, s.Received.Applied, s.Sent.Conflicts+s.Received.Conflicts, s.Sent.Held+s.Received.Held)
-			return err
+			return printSummary(c.App.Writer, s)
 		},
 	}
 }
@@ -82,15 +81,17 @@ func syncRemote(c *ucli.Context, db *sqlx.DB, path, peerURL string, opts applier
 	if err != nil {
 		return usageError("%v", err)
 	}
-	sent, err := remote.Push(c.Context, db, shipper.DefaultChunkRows)
+	s, err := shipper.SyncRemote(c.Context, db, remote, opts)
 	if err != nil {
-		return fmt.Errorf("sync %s with %s: send: %w", path, peerURL, err)
+		return fmt.Errorf("sync %s with %s: %w", path, peerURL, err)
 	}
-	got, err := shipper.Pull(c.Context, db, remote, shipper.DefaultChunkRows, opts)
-	if err != nil {
-		return fmt.Errorf("sync %s with %s: receive: %w", path, peerURL, err)
-	}
-	_, err = fmt.Fprintf(c.App.Writer, "sent %d, received %d, conflicts %d, held %d\n",
-		sent.Applied, got.Applied, sent.Conflicts+got.Conflicts, sent.Held+got.Held)
+	return printSummary(c.App.Writer, s)
+}
+
+// printSummary writes the one line sync prints: what the peer applied,
+// what this node applied, and what either set aside.
+func printSummary(w io.Writer, s shipper.Summary) error {
+	_, err := fmt.Fprintf(w, "sent %d, received %d, conflicts %d, held %d\n",
+		s.Sent.Applied, s.Received.Applied, s.Sent.Conflicts+s.Received.Conflicts, s.Sent.Held+s.Received.Held)
 	return err
 }

@@ -226,10 +226,7 @@ func (s *Server) apply(r *http.Request, dec *json.Decoder, peer string) (PushRes
 				return res, err
 			}
 			res.Through = ch.Through
-			res.Applied += got.Applied
-			res.Duplicates += got.Duplicates
-			res.Conflicts += got.Conflicts
-			res.Held += got.Held
+			res.Add(got)
 		}
 	}
 }

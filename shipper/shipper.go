@@ -142,7 +142,8 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 			}
 			if ch.Through == cursor {
 				res, err := s.Commit(ctx, srcID, cursor)
-				return add(total, res), err
+				total.Add(res)
+				return total, err
 			}
 			if err := s.Apply(ctx, ch.Changes); err != nil {
 				s.Rollback()
@@ -157,13 +158,8 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 		if err != nil {
 			return total, err
 		}
-		total = add(total, res)
+		total.Add(res)
 	}
-}
-
-func add(a, b applier.Result) applier.Result {
-	return applier.Result{Applied: a.Applied + b.Applied, Duplicates: a.Duplicates + b.Duplicates,
-		Conflicts: a.Conflicts + b.Conflicts, Held: a.Held + b.Held}
 }
 
 // Summary counts what a sync moved.
@@ -179,6 +175,20 @@ func Sync(ctx context.Context, local, peer *sqlx.DB, opts applier.Options) (Summ
 		return s, fmt.Errorf("send: %w", err)
 	}
 	if s.Received, err = Pull(ctx, local, &File{DB: peer}, DefaultChunkRows, opts); err != nil {
+		return s, fmt.Errorf("receive: %w", err)
+	}
+	return s, nil
+}
+
+// SyncRemote pushes to a node running serve, then pulls from it.
+func SyncRemote(ctx context.Context, local *sqlx.DB, peer *Remote, opts applier.Options) (Summary, error) {
+	var s Summary
+	sent, err := peer.Push(ctx, local, DefaultChunkRows)
+	if err != nil {
+		return s, fmt.Errorf("send: %w", err)
+	}
+	s.Sent = sent.Result
+	if s.Received, err = Pull(ctx, local, peer, DefaultChunkRows, opts); err != nil {
 		return s, fmt.Errorf("receive: %w", err)
 	}
 	return s, nil
