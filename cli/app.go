@@ -44,7 +44,7 @@ func New(version string, stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			installCommand(), uninstallCommand(), statusCommand(), changesCommand(),
-			syncCommand(), serveCommand(), conflictsCommand(), resetNodeIDCommand(), demoCommand(), versionCommand(),
+			syncCommand(), serveCommand(), gcCommand(), conflictsCommand(), resetNodeIDCommand(), demoCommand(), versionCommand(),
 		},
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*ucli.Context, error) {}, // Run reports

@@ -52,6 +52,8 @@ func serveCommand() *ucli.Command {
 			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
 				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
 			foreignKeysFlag(),
+			retentionFlag(),
+			&ucli.DurationFlag{Name: "gc-interval", Value: time.Hour, Usage: "prune the log this often (trigsync gc); 0: never", EnvVars: env("gc-interval")},
 		),
 		Action: func(c *ucli.Context) error {
 			log, err := logger(c)
@@ -97,6 +99,11 @@ func serveCommand() *ucli.Command {
 			loopCtx, stopLoop := context.WithCancel(c.Context)
 			loopDone := make(chan struct{})
 			go func() { loop.Run(loopCtx); close(loopDone) }()
+			if every := c.Duration("gc-interval"); every > 0 {
+				gcDone := make(chan struct{})
+				go func() { pruneEvery(loopCtx, db, every, c.Duration("retention"), log); close(gcDone) }()
+				defer func() { <-gcDone }()
+			}
 			defer func() { stopLoop(); <-loopDone }()
 			select {
 			case err := <-done:

@@ -9,8 +9,10 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/hlc"
+	"github.com/trigsync/trigsync/peers"
 	"github.com/trigsync/trigsync/triggers"
 )
 
@@ -25,6 +27,7 @@ type Status struct {
 	Changelog       StatusChangelog       `json:"changelog"`
 	Tables          []triggers.TableState `json:"tables"`
 	Skipped         []triggers.Skipped    `json:"skipped"`
+	Peers           []peers.Peer          `json:"peers"`
 }
 
 // StatusHLC is the node's current clock.
@@ -36,8 +39,9 @@ type StatusHLC struct {
 
 // StatusChangelog sums up the log.
 type StatusChangelog struct {
-	Rows    int64 `json:"rows"`
-	LastSeq int64 `json:"last_seq"`
+	Rows          int64 `json:"rows"`
+	LastSeq       int64 `json:"last_seq"`
+	PrunedThrough int64 `json:"pruned_through"`
 }
 
 func statusCommand() *ucli.Command {
@@ -79,6 +83,15 @@ func statusCommand() *ucli.Command {
 				Scan(&s.Changelog.Rows, &s.Changelog.LastSeq); err != nil {
 				return fmt.Errorf("count changelog rows: %w", err)
 			}
+			s.Peers = []peers.Peer{}
+			if s.MetadataVersion >= 3 { // older installs know no peers yet
+				if s.Peers, err = peers.List(c.Context, tx, time.Now()); err != nil {
+					return err
+				}
+				if s.Changelog.PrunedThrough, err = applier.PrunedThrough(c.Context, tx); err != nil {
+					return err
+				}
+			}
 			if s.Tables == nil {
 				s.Tables = []triggers.TableState{}
 			}
@@ -105,7 +118,11 @@ func printStatus(c *ucli.Context, s Status) error {
 	} else {
 		fmt.Fprintf(w, "hlc\t%s\n", s.HLC.Stamp)
 	}
-	fmt.Fprintf(w, "changelog\t%d rows, last seq %d\n", s.Changelog.Rows, s.Changelog.LastSeq)
+	pruned := ""
+	if s.Changelog.PrunedThrough > 0 {
+		pruned = fmt.Sprintf(", pruned through seq %d", s.Changelog.PrunedThrough)
+	}
+	fmt.Fprintf(w, "changelog\t%d rows, last seq %d%s\n", s.Changelog.Rows, s.Changelog.LastSeq, pruned)
 	fmt.Fprintf(w, "replicated\t%d tables\n", len(s.Tables))
 	for _, t := range s.Tables {
 		note := ""
@@ -118,6 +135,22 @@ func printStatus(c *ucli.Context, s Status) error {
 		fmt.Fprintf(w, "not replicated\t%d tables\n", len(s.Skipped))
 		for _, t := range s.Skipped {
 			fmt.Fprintf(w, "  %s\t%s\n", t.Table, t.Reason)
+		}
+	}
+	fmt.Fprintf(w, "peers\t%d\n", len(s.Peers))
+	for _, p := range s.Peers {
+		name := p.NodeID
+		if p.URL != "" {
+			name += " (" + p.URL + ")"
+		}
+		last := "never"
+		if p.LastSuccess != nil {
+			last = p.LastSuccess.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(w, "  %s\tpulled through %d, acknowledged through %d, %d pending, lag %s, last success %s\n",
+			name, p.PulledSeq, p.AckedSeq, p.Pending, time.Duration(p.Lag*float64(time.Second)).Round(time.Millisecond), last)
+		if p.LastError != "" {
+			fmt.Fprintf(w, "  \tlast error at %s: %s\n", p.LastErrorAt.Local().Format(time.DateTime), p.LastError)
 		}
 	}
 	tables := make([]triggers.Table, len(s.Tables))

@@ -78,6 +78,18 @@ var steps = [...]string{
 	ALTER TABLE _trigsync_changelog ADD COLUMN inc_hlc INTEGER;
 	ALTER TABLE _trigsync_changelog ADD COLUMN inc_node INTEGER;
 	INSERT INTO _trigsync_meta(key, value) VALUES ('integrated_seq', 0);`,
+	// 3: what each peer acknowledged and when it was last reached (status,
+	// metrics, log GC), and what log GC removed (docs/PROTOCOL.md, "Pruned
+	// history").
+	`ALTER TABLE _trigsync_peers ADD COLUMN acked_seq INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE _trigsync_peers ADD COLUMN url TEXT;
+	ALTER TABLE _trigsync_peers ADD COLUMN last_success INTEGER;
+	ALTER TABLE _trigsync_peers ADD COLUMN last_error TEXT;
+	ALTER TABLE _trigsync_peers ADD COLUMN last_error_at INTEGER;
+	CREATE TABLE _trigsync_pruned(
+		node INTEGER PRIMARY KEY,
+		seq INTEGER NOT NULL);
+	INSERT INTO _trigsync_meta(key, value) VALUES ('pruned_seq', 0);`,
 }
 
 // Latest is the metadata version this build of trigsync writes.

@@ -16,12 +16,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/migrations"
+	"github.com/trigsync/trigsync/peers"
 	"github.com/trigsync/trigsync/shipper"
 )
 
@@ -130,6 +132,16 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 	}
 	src := &shipper.File{DB: s.cfg.DB}
 	ch, err := src.ReadChunk(r.Context(), peer, after, min(limit, MaxPullRows))
+	var pruned *shipper.PrunedError
+	if errors.As(err, &pruned) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGone)
+		json.NewEncoder(w).Encode(struct {
+			Error string `json:"error"`
+			*shipper.PrunedError
+		}{fmt.Sprintf("%v: seq %d was pruned; see pruned for what a caller must already have", pruned, after), pruned})
+		return
+	}
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
@@ -148,7 +160,12 @@ func (s *Server) cursor(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	s.reply(w, r, map[string]int64{"through": through})
+	have, err := applier.VersionVector(r.Context(), s.cfg.DB)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	s.reply(w, r, map[string]any{"through": through, "have": have})
 }
 
 // PushResult is the answer to a push.
@@ -185,6 +202,9 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, status(err), err)
 		return
+	}
+	if err := peers.Succeeded(r.Context(), s.cfg.DB, head.Node, "", time.Now()); err != nil {
+		s.cfg.Logger.Warn("record the push", "peer", head.Node, "err", err)
 	}
 	s.reply(w, r, res)
 }

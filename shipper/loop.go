@@ -45,7 +45,7 @@ func (l *Loop) Run(ctx context.Context) {
 		for i, p := range l.Peers {
 			if last > pushed[i] {
 				if res, err := p.Push(ctx, l.DB, DefaultChunkRows); err != nil {
-					l.Logger.Warn("push", "peer", p.base, "err", err)
+					l.Logger.Warn("push", "peer", p.base, "err", p.record(ctx, l.DB, err))
 				} else {
 					pushed[i] = last
 					if res.Applied > 0 {
@@ -56,7 +56,8 @@ func (l *Loop) Run(ctx context.Context) {
 		}
 		if !time.Now().Before(nextPull) {
 			for _, p := range l.Peers {
-				if res, err := Pull(ctx, l.DB, p, DefaultChunkRows, l.Apply); err != nil {
+				res, err := Pull(ctx, l.DB, p, DefaultChunkRows, l.Apply)
+				if err = p.record(ctx, l.DB, err); err != nil {
 					l.Logger.Warn("pull", "peer", p.base, "err", err)
 				} else if res.Applied > 0 {
 					l.Logger.Info("pulled", "peer", p.base, "applied", res.Applied, "conflicts", res.Conflicts, "held", res.Held)

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/peers"
 )
 
 // Remote is a peer reached over HTTP (docs/PROTOCOL.md): a Source to pull
@@ -74,10 +76,14 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error string `json:"error"`
+			PrunedError
 		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
+		}
+		if resp.StatusCode == http.StatusGone && e.Vector != nil {
+			return &e.PrunedError
 		}
 		return fmt.Errorf("%s %s: %s: %s", method, r.base+path, resp.Status, e.Error)
 	}
@@ -137,7 +143,8 @@ func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResul
 		return res, err
 	}
 	var cur struct {
-		Through int64 `json:"through"`
+		Through int64            `json:"through"`
+		Have    map[string]int64 `json:"have"`
 	}
 	if err := r.do(ctx, http.MethodGet, "/v1/cursor?"+url.Values{"peer": {localID}}.Encode(), nil, &cur); err != nil {
 		return res, err
@@ -145,18 +152,33 @@ func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResul
 	if err := Prepare(ctx, local); err != nil {
 		return res, err
 	}
-	// Nothing to send: no request.
+	// The peer acknowledged this node's log through its cursor.
+	if err := peers.Acked(ctx, local, peer, cur.Through); err != nil {
+		return res, err
+	}
 	first, err := ReadChunk(ctx, local, peer, cur.Through, 1)
+	var pruned *PrunedError
+	if errors.As(err, &pruned) {
+		// The cursor points into history this node pruned: go on from
+		// where the pruning ended if the peer lacks none of it.
+		if err := lacks(cur.Have, pruned, localID, "peer "+peer); err != nil {
+			return res, err
+		}
+		cur.Through = pruned.Through
+		first, err = ReadChunk(ctx, local, peer, cur.Through, 1)
+	}
 	if err != nil || first.Through == cur.Through {
-		return PushResult{Through: cur.Through}, err
+		return PushResult{Through: cur.Through}, err // nothing to send: no request
 	}
 	body := func() (io.Reader, error) {
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(writeChunks(ctx, pw, local, localID, peer, cur.Through, limit)) }()
 		return pr, nil
 	}
-	err = r.do(ctx, http.MethodPost, "/v1/changes", body, &res)
-	return res, err
+	if err := r.do(ctx, http.MethodPost, "/v1/changes", body, &res); err != nil {
+		return res, err
+	}
+	return res, peers.Acked(ctx, local, peer, res.Through)
 }
 
 // writeChunks writes the push body: the sender's node id, then its log
@@ -181,3 +203,22 @@ func writeChunks(ctx context.Context, w io.Writer, local *sqlx.DB, localID, peer
 		after = ch.Through
 	}
 }
+
+// record notes in local the outcome of an exchange with the peer, and
+// returns err.
+func (r *Remote) record(ctx context.Context, local *sqlx.DB, err error) error {
+	now := time.Now()
+	var rerr error
+	if err != nil {
+		rerr = peers.Failed(ctx, local, r.base, err, now)
+	} else if r.node != "" {
+		rerr = peers.Succeeded(ctx, local, r.node, r.base, now)
+	}
+	if err == nil {
+		return rerr
+	}
+	return err // the exchange's error says more than a failure to record it
+}
+
+// URL is the peer's base URL.
+func (r *Remote) URL() string { return r.base }

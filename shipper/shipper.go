@@ -8,12 +8,15 @@ package shipper
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/peers"
 )
 
 // DefaultChunkRows is how many log rows are read and held at once; a
@@ -52,6 +55,7 @@ type Source interface {
 type File struct {
 	DB       *sqlx.DB
 	prepared bool
+	acked    bool
 }
 
 var _ Source = (*File)(nil)
@@ -67,7 +71,17 @@ func (f *File) ReadChunk(ctx context.Context, peer string, after int64, limit in
 		}
 		f.prepared = true
 	}
-	return ReadChunk(ctx, f.DB, peer, after, limit)
+	ch, err := ReadChunk(ctx, f.DB, peer, after, limit)
+	if err == nil && (ch.Through == after || !f.acked) {
+		// The reader committed this log through after: an acknowledgement,
+		// recorded at the start and the end of a pull.
+		err = peers.Acked(ctx, f.DB, peer, after)
+		f.acked = true
+	}
+	if err == nil && ch.Through == after {
+		err = peers.Succeeded(ctx, f.DB, peer, "", time.Now())
+	}
+	return ch, err
 }
 
 // Chunk is a run of a log read for a peer.
@@ -77,7 +91,25 @@ type Chunk struct {
 	EpochEnd bool               `json:"epoch_end"` // Through ends an epoch: a commit may follow
 }
 
+// ErrRecloneNeeded means a node lacks changes a peer has pruned from its
+// log: only a new copy (trigsync clone) brings it back in step.
+var ErrRecloneNeeded = errors.New("re-clone needed")
+
+// PrunedError answers a read of pruned history: the log is pruned through
+// seq Through, and Vector holds, per origin, the last change pruned. A
+// reader whose version vector covers Vector lacks none of it and may go
+// on from Through.
+type PrunedError struct {
+	Through int64            `json:"pruned_through"`
+	Vector  map[string]int64 `json:"pruned"`
+}
+
+func (e *PrunedError) Error() string {
+	return fmt.Sprintf("the log is pruned through seq %d", e.Through)
+}
+
 // ReadChunk reads up to limit rows of src's log after seq `after` for peer.
+// Reading pruned history fails with a *PrunedError.
 func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limit int) (Chunk, error) {
 	ch := Chunk{Through: after}
 	tx, err := src.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true}) // a deferred BEGIN: writers go on
@@ -85,6 +117,17 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 		return ch, fmt.Errorf("read changes: %w", err)
 	}
 	defer tx.Rollback()
+	pruned, err := applier.PrunedThrough(ctx, tx)
+	if err != nil {
+		return ch, err
+	}
+	if after < pruned {
+		v, err := applier.PrunedVector(ctx, tx)
+		if err != nil {
+			return ch, err
+		}
+		return ch, &PrunedError{Through: pruned, Vector: v}
+	}
 	r, err := changelog.NewReader(ctx, tx)
 	if err != nil {
 		return ch, err
@@ -136,6 +179,14 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 		}
 		for {
 			ch, err := src.ReadChunk(ctx, dstID, cursor, limit)
+			var pruned *PrunedError
+			if errors.As(err, &pruned) {
+				// Skip pruned history this node does not lack.
+				if err = covers(ctx, dst, pruned, srcID, "this node"); err == nil {
+					cursor = pruned.Through
+					continue
+				}
+			}
 			if err != nil {
 				s.Rollback()
 				return total, err
@@ -180,16 +231,35 @@ func Sync(ctx context.Context, local, peer *sqlx.DB, opts applier.Options) (Summ
 	return s, nil
 }
 
-// SyncRemote pushes to a node running serve, then pulls from it.
+// SyncRemote pushes to a node running serve, then pulls from it, and
+// records the outcome for status and metrics.
 func SyncRemote(ctx context.Context, local *sqlx.DB, peer *Remote, opts applier.Options) (Summary, error) {
 	var s Summary
 	sent, err := peer.Push(ctx, local, DefaultChunkRows)
 	if err != nil {
-		return s, fmt.Errorf("send: %w", err)
+		return s, peer.record(ctx, local, fmt.Errorf("send: %w", err))
 	}
 	s.Sent = sent.Result
 	if s.Received, err = Pull(ctx, local, peer, DefaultChunkRows, opts); err != nil {
-		return s, fmt.Errorf("receive: %w", err)
+		return s, peer.record(ctx, local, fmt.Errorf("receive: %w", err))
 	}
-	return s, nil
+	return s, peer.record(ctx, local, nil)
+}
+
+// covers checks that the version vector of db (the node called who) has
+// every change the pruned history of node source held.
+func covers(ctx context.Context, db sqlx.QueryerContext, e *PrunedError, source, who string) error {
+	have, err := applier.VersionVector(ctx, db)
+	if err != nil {
+		return err
+	}
+	return lacks(have, e, source, who)
+}
+
+func lacks(have map[string]int64, e *PrunedError, source, who string) error {
+	if origin, had, needed := applier.Lacks(have, e.Vector); origin != "" {
+		return fmt.Errorf("%w: node %s pruned its log through seq %d, and %s lacks changes of node %s (it has them through seq %d, the pruned ones go to %d): make a new copy with trigsync clone",
+			ErrRecloneNeeded, source, e.Through, who, origin, had, needed)
+	}
+	return nil
 }

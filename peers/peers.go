@@ -1,0 +1,145 @@
+// Package peers keeps what a node knows of each peer it exchanges changes
+// with: how far each side has the other's log, when the peer was last
+// reached, and the last error. Status, metrics and log GC read it; it
+// knows nothing of the transport.
+package peers
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/hlc"
+)
+
+// Peer is one row of _trigsync_peers with what follows from it.
+type Peer struct {
+	NodeID      string     `json:"node_id"`
+	URL         string     `json:"url,omitempty"`           // set when this node dials the peer
+	PulledSeq   int64      `json:"pulled_seq"`              // the peer's log is applied here through this seq
+	AckedSeq    int64      `json:"acked_seq"`               // the peer acknowledged this node's log through this seq
+	Pending     int64      `json:"pending"`                 // log rows after AckedSeq the peer lacks
+	Lag         float64    `json:"lag_seconds"`             // age of the first of them; 0 when none
+	LastSuccess *time.Time `json:"last_success,omitempty"`  // the last complete exchange
+	LastError   string     `json:"last_error,omitempty"`    // the last failure, if after LastSuccess
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"` // when it happened
+}
+
+// ref returns the node reference of id, adding it when new.
+func ref(ctx context.Context, x sqlx.ExtContext, id string) (int64, error) {
+	if _, err := x.ExecContext(ctx, `INSERT OR IGNORE INTO _trigsync_nodes(node_id) VALUES (?)`, id); err != nil {
+		return 0, fmt.Errorf("peer %s: %w", id, err)
+	}
+	var r int64
+	if err := sqlx.GetContext(ctx, x, &r, `SELECT ref FROM _trigsync_nodes WHERE node_id = ?`, id); err != nil {
+		return 0, fmt.Errorf("peer %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Acked records that peer holds this node's log through seq, as its pull
+// request or its answer to a push said. Acknowledgements only grow.
+func Acked(ctx context.Context, x sqlx.ExtContext, peer string, seq int64) error {
+	r, err := ref(ctx, x, peer)
+	if err != nil {
+		return err
+	}
+	_, err = x.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, acked_seq) VALUES (?, ?)
+		ON CONFLICT (node) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq)`, r, seq)
+	if err != nil {
+		return fmt.Errorf("record what peer %s acknowledged: %w", peer, err)
+	}
+	return nil
+}
+
+// Succeeded records a complete exchange with peer (reached at url, when
+// this node dials it) at time at.
+func Succeeded(ctx context.Context, x sqlx.ExtContext, peer, url string, at time.Time) error {
+	r, err := ref(ctx, x, peer)
+	if err != nil {
+		return err
+	}
+	_, err = x.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, url, last_success) VALUES (?, nullif(?, ''), ?)
+		ON CONFLICT (node) DO UPDATE SET url = ifnull(excluded.url, url), last_success = excluded.last_success,
+			last_error = NULL, last_error_at = NULL`, r, url, at.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("record the exchange with peer %s: %w", peer, err)
+	}
+	return nil
+}
+
+// Failed records a failed exchange with the peer at url. A peer never
+// reached yet has no row: only the log tells.
+func Failed(ctx context.Context, x sqlx.ExecerContext, url string, cause error, at time.Time) error {
+	_, err := x.ExecContext(ctx, `UPDATE _trigsync_peers SET last_error = ?, last_error_at = ? WHERE url = ?`,
+		cause.Error(), at.UnixMilli(), url)
+	if err != nil {
+		return fmt.Errorf("record the failure of peer %s: %w", url, err)
+	}
+	return nil
+}
+
+// List returns every known peer, ordered by node id, with its pending
+// changes and lag as of now.
+func List(ctx context.Context, q sqlx.QueryerContext, now time.Time) ([]Peer, error) {
+	var rows []struct {
+		Ref         int64          `db:"node"`
+		NodeID      string         `db:"node_id"`
+		URL         sql.NullString `db:"url"`
+		PulledSeq   int64          `db:"pulled_seq"`
+		AckedSeq    int64          `db:"acked_seq"`
+		LastSuccess sql.NullInt64  `db:"last_success"`
+		LastError   sql.NullString `db:"last_error"`
+		LastErrorAt sql.NullInt64  `db:"last_error_at"`
+	}
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT p.node, n.node_id, p.url, p.pulled_seq, p.acked_seq,
+		p.last_success, p.last_error, p.last_error_at
+		FROM _trigsync_peers p JOIN _trigsync_nodes n ON n.ref = p.node ORDER BY n.node_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list peers: %w", err)
+	}
+	out := make([]Peer, 0, len(rows))
+	for _, r := range rows {
+		p := Peer{NodeID: r.NodeID, URL: r.URL.String, PulledSeq: r.PulledSeq, AckedSeq: r.AckedSeq,
+			LastError: r.LastError.String, LastSuccess: millis(r.LastSuccess), LastErrorAt: millis(r.LastErrorAt)}
+		// What the peer lacks: the stamped rows after its acknowledgement,
+		// but for its own changes.
+		var first sql.NullInt64
+		err := sqlx.GetContext(ctx, q, &p.Pending, `SELECT count(*) FROM `+changelog.LogTable+`
+			WHERE seq > ? AND seq <= (SELECT stamped_seq FROM `+changelog.ClockTable+`) AND origin IS NOT ?`, r.AckedSeq, r.Ref)
+		if err == nil && p.Pending > 0 {
+			err = sqlx.GetContext(ctx, q, &first, `SELECT hlc FROM `+changelog.LogTable+`
+				WHERE seq > ? AND origin IS NOT ? ORDER BY seq LIMIT 1`, r.AckedSeq, r.Ref)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pending changes of peer %s: %w", r.NodeID, err)
+		}
+		if first.Valid {
+			p.Lag = max(0, now.Sub(hlc.Timestamp(first.Int64).Time()).Seconds())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// MinAcked is the log seq every known peer acknowledged: 0 when no peer
+// is known, since then nobody has anything yet.
+func MinAcked(ctx context.Context, q sqlx.QueryerContext) (int64, error) {
+	var seq sql.NullInt64
+	if err := sqlx.GetContext(ctx, q, &seq, `SELECT min(acked_seq) FROM _trigsync_peers`); err != nil {
+		return 0, fmt.Errorf("read peers' acknowledgements: %w", err)
+	}
+	return seq.Int64, nil
+}
+
+func millis(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMilli(v.Int64).UTC()
+	return &t
+}

@@ -1,0 +1,112 @@
+package shipper_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/internal/sqlitedb"
+	"github.com/trigsync/trigsync/internal/testutil"
+	"github.com/trigsync/trigsync/shipper"
+)
+
+func prune(t *testing.T, db *sqlx.DB, retention time.Duration) applier.Pruned {
+	t.Helper()
+	tx := db.MustBeginTx(t.Context(), nil)
+	defer tx.Rollback()
+	p, err := applier.Prune(t.Context(), tx, retention, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func count(t *testing.T, db *sqlx.DB, query string) int {
+	t.Helper()
+	var n int
+	if err := db.Get(&n, query); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// copyNode makes a new node from a consistent copy of db.
+func copyNode(t *testing.T, db *sqlx.DB) *sqlx.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "copy.db")
+	db.MustExec(`VACUUM INTO ?`, path)
+	c, err := sqlitedb.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	tx := c.MustBeginTx(t.Context(), nil)
+	if _, _, err := changelog.ResetNodeID(t.Context(), tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestPrune: the log keeps what a known peer has not acknowledged and what
+// is younger than the retention; pruning removes the tombstones of pruned
+// deletes; a node lacking pruned history is told to re-clone, one that has
+// it goes on; seqs are never given twice.
+func TestPrune(t *testing.T) {
+	a := node(t)
+	a.MustExec(`INSERT INTO item VALUES ('1', 'apple', 1, NULL), ('2', 'pear', 2, NULL), ('3', 'plum', 3, NULL)`)
+	a.MustExec(`DELETE FROM item WHERE id = '3'`)
+	a.MustExec(`INSERT INTO item VALUES ('5', 'lime', 5, NULL)`) // the last row stays: not the delete
+	if p := prune(t, a, 0); p.Rows != 0 {
+		t.Fatalf("pruned %d rows with no peer known", p.Rows)
+	}
+	b := node(t)
+	sync(t, a, b)
+	sync(t, a, b) // a now knows b holds all of its log
+	if p := prune(t, a, time.Hour); p.Rows != 0 {
+		t.Fatalf("pruned %d rows younger than the retention", p.Rows)
+	}
+	tombstones := `SELECT count(*) FROM _trigsync_rows WHERE tomb_hlc IS NOT NULL`
+	if n := count(t, a, tombstones); n != 1 {
+		t.Fatalf("%d tombstones before pruning", n)
+	}
+	last := count(t, a, `SELECT max(seq) FROM _trigsync_changelog`)
+	p := prune(t, a, 0)
+	if p.Rows != int64(last-1) || p.Tombstones != 1 || p.Through != int64(last-1) {
+		t.Fatalf("pruned %+v of %d rows", p, last)
+	}
+	if n := count(t, a, tombstones); n != 0 {
+		t.Fatalf("%d tombstones after pruning", n)
+	}
+	a.MustExec(`INSERT INTO item VALUES ('4', 'fig', 4, NULL)`)
+	if seq := count(t, a, `SELECT max(seq) FROM _trigsync_changelog`); seq != last+1 {
+		t.Fatalf("new row got seq %d after %d", seq, last)
+	}
+
+	// b goes on from its cursor; a node made before the pruning, whose
+	// cursor is behind it but which holds everything, goes on too.
+	early := copyNode(t, b)
+	early.MustExec(`DELETE FROM _trigsync_peers`)
+	sync(t, a, b)
+	sync(t, early, a)
+	// A new node lacks the pruned history: it must be cloned.
+	c := node(t)
+	_, err := shipper.Sync(t.Context(), c, a, applier.Options{})
+	if !errors.Is(err, shipper.ErrRecloneNeeded) || !strings.Contains(err.Error(), "trigsync clone") {
+		t.Fatalf("a new node pulled pruned history: %v", err)
+	}
+	if da, db, de := testutil.Dump(t, a), testutil.Dump(t, b), testutil.Dump(t, early); da != db || da != de {
+		t.Fatalf("nodes differ:\n%s\n%s\n%s", da, db, de)
+	}
+}
