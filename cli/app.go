@@ -15,6 +15,7 @@ import (
 
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/migrations"
+	"github.com/trigsync/trigsync/shipper"
 	"github.com/trigsync/trigsync/triggers"
 )
 
@@ -68,7 +69,7 @@ func Run(ctx context.Context, version string, args []string, stdout, stderr io.W
 	case errors.As(err, &coder):
 		code = coder.ExitCode()
 	case errors.Is(err, triggers.ErrNoPrimaryKey), errors.Is(err, triggers.ErrNotInstalled),
-		errors.Is(err, migrations.ErrTooNew):
+		errors.Is(err, migrations.ErrTooNew), errors.Is(err, errBusy), errors.Is(err, shipper.ErrRecloneNeeded):
 		code = ExitRefused
 	}
 	if msg := err.Error(); msg != "" {

@@ -115,7 +115,7 @@ func runDemo(c *ucli.Context, dir string) error {
 		return err
 	}
 	fmt.Fprintf(out, "\n$ trigsync sync device.db --peer %s\n", url)
-	remote, err := shipper.NewRemote(url, token, nil)
+	remote, err := shipper.NewRemote(url, shipper.RemoteConfig{Token: token})
 	if err != nil {
 		return err
 	}

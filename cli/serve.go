@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -45,7 +46,7 @@ func serveCommand() *ucli.Command {
 		Name:      "serve",
 		Usage:     "answer peers over HTTP: serve this node's changes and apply theirs (docs/PROTOCOL.md)",
 		ArgsUsage: "DB",
-		Flags: append(tokenFlags(),
+		Flags: append(append(tokenFlags(), tlsServerFlags()...),
 			&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:7480", Usage: "listen on `ADDR`", EnvVars: env("listen")},
 			&ucli.StringSliceFlag{Name: "peer", Usage: "push to and pull from the node at `URL` (repeatable)", EnvVars: env("peer")},
 			&ucli.DurationFlag{Name: "pull-interval", Value: 5 * time.Second, Usage: "pull from peers this often", EnvVars: env("pull-interval")},
@@ -61,6 +62,14 @@ func serveCommand() *ucli.Command {
 				return err
 			}
 			tok, err := token(c)
+			if err != nil {
+				return err
+			}
+			serverTLS, err := serverTLS(c)
+			if err != nil {
+				return err
+			}
+			peerTLS, err := clientTLS(c)
 			if err != nil {
 				return err
 			}
@@ -84,7 +93,7 @@ func serveCommand() *ucli.Command {
 			}
 			loop := &shipper.Loop{DB: db, Pull: c.Duration("pull-interval"), Apply: srv.ApplyOptions(), Logger: log}
 			for _, u := range c.StringSlice("peer") {
-				r, err := shipper.NewRemote(u, tok, log)
+				r, err := shipper.NewRemote(u, shipper.RemoteConfig{Token: tok, TLS: peerTLS, Logger: log})
 				if err != nil {
 					ln.Close()
 					return usageError("--peer: %v", err)
@@ -92,8 +101,13 @@ func serveCommand() *ucli.Command {
 				loop.Peers = append(loop.Peers, r)
 			}
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
-				IdleTimeout: 2 * time.Minute}
-			log.Info("listening", "addr", ln.Addr().String(), "database", path)
+				IdleTimeout: 2 * time.Minute, TLSConfig: serverTLS}
+			scheme := "http"
+			if serverTLS != nil {
+				scheme = "https"
+				ln = tls.NewListener(ln, serverTLS)
+			}
+			log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "database", path)
 			done := make(chan error, 1)
 			go func() { done <- hs.Serve(ln) }()
 			loopCtx, stopLoop := context.WithCancel(c.Context)

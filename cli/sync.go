@@ -29,14 +29,20 @@ func syncCommand() *ucli.Command {
 			"the URL of a node running trigsync serve. Both end up with each other's\n" +
 			"changes, merged by per-column last-write-wins (docs/MERGE.md). Prints one\n" +
 			"line: sent, received, conflicts, held. Exits 0 only when both directions completed.",
-		Flags: []ucli.Flag{
+		Flags: append(append(append([]ucli.Flag{
 			&ucli.StringFlag{Name: "peer", Usage: "the peer: a database `FILE` or an http(s):// URL", Required: true, EnvVars: env("peer")},
-			tokenFlags()[0],
 			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
 				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
 			foreignKeysFlag(),
-		},
+		}, tokenFlags()...), tlsClientFlags()...), lockFlag()),
 		Action: func(c *ucli.Context) error {
+			if c.NArg() == 1 { // otherwise installedArg says what is wrong
+				unlock, err := lockSync(c.Context, c.Args().First(), c.Duration("wait"))
+				if err != nil {
+					return err
+				}
+				defer unlock()
+			}
 			db, path, err := installedArg(c, true)
 			if err != nil {
 				return err
@@ -77,7 +83,11 @@ func syncRemote(c *ucli.Context, db *sqlx.DB, path, peerURL string, opts applier
 	if err != nil {
 		return err
 	}
-	remote, err := shipper.NewRemote(peerURL, tok, log)
+	tlsConfig, err := clientTLS(c)
+	if err != nil {
+		return err
+	}
+	remote, err := shipper.NewRemote(peerURL, shipper.RemoteConfig{Token: tok, TLS: tlsConfig, Logger: log})
 	if err != nil {
 		return usageError("%v", err)
 	}

@@ -68,8 +68,9 @@ func TestStatusJSON(t *testing.T) {
 			Counter int    `json:"counter"`
 		} `json:"hlc"`
 		Changelog struct {
-			Rows    int `json:"rows"`
-			LastSeq int `json:"last_seq"`
+			Rows          int `json:"rows"`
+			LastSeq       int `json:"last_seq"`
+			PrunedThrough int `json:"pruned_through"`
 		} `json:"changelog"`
 		Tables []struct {
 			Name        string   `json:"name"`
@@ -83,6 +84,17 @@ func TestStatusJSON(t *testing.T) {
 			Table  string `json:"table"`
 			Reason string `json:"reason"`
 		} `json:"skipped"`
+		Peers []struct {
+			NodeID      string  `json:"node_id"`
+			URL         string  `json:"url"`
+			PulledSeq   int     `json:"pulled_seq"`
+			AckedSeq    int     `json:"acked_seq"`
+			Pending     int     `json:"pending"`
+			Lag         float64 `json:"lag_seconds"`
+			LastSuccess string  `json:"last_success"`
+			LastError   string  `json:"last_error"`
+			LastErrorAt string  `json:"last_error_at"`
+		} `json:"peers"`
 	}
 	out := trigsync(t, "status", "--json", db)
 	dec := json.NewDecoder(strings.NewReader(out))
@@ -92,7 +104,7 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if s.Format != 1 || s.MetadataVersion != migrations.Latest || len(s.NodeID) != 32 || s.HLC.Stamp == "0" || s.Changelog.Rows != 1 ||
 		len(s.Tables) != 1 || s.Tables[0].Name != "a" || s.Tables[0].Stale == "" || len(s.Tables[0].Warnings) != 1 ||
-		len(s.Skipped) == 0 || s.Skipped[0].Table != "f" {
+		len(s.Skipped) == 0 || s.Skipped[0].Table != "f" || s.Peers == nil {
 		t.Fatalf("status: %+v", s)
 	}
 	if text := trigsync(t, "status", db); !strings.Contains(text, "STALE") || !strings.Contains(text, "INTEGER PRIMARY KEY") {

@@ -3,6 +3,7 @@ package shipper
 import (
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,8 +34,15 @@ type Remote struct {
 
 var _ Source = (*Remote)(nil)
 
+// RemoteConfig says how to reach a peer.
+type RemoteConfig struct {
+	Token  string       // the bearer token, when the peer requires one
+	TLS    *tls.Config  // for https:// URLs: the CAs to trust, a client certificate; nil: the system's
+	Logger *slog.Logger // logs retries; nil: none
+}
+
 // NewRemote returns the peer at base URL (http:// or https://).
-func NewRemote(base, token string, log *slog.Logger) (*Remote, error) {
+func NewRemote(base string, cfg RemoteConfig) (*Remote, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("peer %q: want an http:// or https:// URL", base)
@@ -43,11 +51,14 @@ func NewRemote(base, token string, log *slog.Logger) (*Remote, error) {
 	hc.RetryMax = 5
 	hc.RetryWaitMin, hc.RetryWaitMax = 200*time.Millisecond, 5*time.Second
 	hc.HTTPClient.Timeout = 10 * time.Minute
-	hc.Logger = log
-	if log == nil {
+	if tr, ok := hc.HTTPClient.Transport.(*http.Transport); ok && cfg.TLS != nil { // the client's own
+		tr.TLSClientConfig = cfg.TLS
+	}
+	hc.Logger = cfg.Logger
+	if cfg.Logger == nil {
 		hc.Logger = nil
 	}
-	return &Remote{base: strings.TrimRight(base, "/"), token: token, hc: hc}, nil
+	return &Remote{base: strings.TrimRight(base, "/"), token: cfg.Token, hc: hc}, nil
 }
 
 // do sends a request; body, when not nil, makes the body again for every
