@@ -14,6 +14,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/metrics"
 	"github.com/trigsync/trigsync/server"
 	"github.com/trigsync/trigsync/shipper"
 )
@@ -86,12 +87,13 @@ func serveCommand() *ucli.Command {
 				ln.Close()
 				return usageError("serving %s beyond loopback needs a token: set TRIGSYNC_TOKEN or --token-file", ln.Addr())
 			}
-			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log,
+			m := metrics.New(db, log)
+			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log, Metrics: m.Handler(), Observe: m.Observe,
 				Apply: applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")}})
 			if err != nil {
 				return err
 			}
-			loop := &shipper.Loop{DB: db, Pull: c.Duration("pull-interval"), Apply: srv.ApplyOptions(), Logger: log}
+			loop := &shipper.Loop{DB: db, Pull: c.Duration("pull-interval"), Apply: srv.ApplyOptions(), Logger: log, Observe: m.Observe}
 			for _, u := range c.StringSlice("peer") {
 				r, err := shipper.NewRemote(u, shipper.RemoteConfig{Token: tok, TLS: peerTLS, Logger: log})
 				if err != nil {

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -94,6 +96,35 @@ func TestSyncOverHTTP(t *testing.T) {
 	if dh != dd || strings.Count(dh, "\n") != 3 {
 		t.Fatalf("hub:\n%s\ndevice:\n%s", dh, dd)
 	}
+
+	// Prometheus metrics, behind the token like every route.
+	if code, _ := get(t, url+"/metrics", ""); code != http.StatusUnauthorized {
+		t.Fatalf("metrics without a token: %d", code)
+	}
+	code, body := get(t, url+"/metrics", "s3cret")
+	if code != http.StatusOK || !strings.Contains(body, "trigsync_changes_applied_total 2") ||
+		!strings.Contains(body, `trigsync_peer_pending_changes{peer="`+nodeID(t, device)+`"} 0`) {
+		t.Fatalf("metrics: %d\n%s", code, body)
+	}
+}
+
+// get fetches url with a bearer token ("" for none).
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // TestDemo runs the README's main command: two nodes on loopback agree.

@@ -35,10 +35,14 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	DB     *sqlx.DB
-	Token  string // required of every request when not empty
-	Apply  applier.Options
-	Logger *slog.Logger
+	DB      *sqlx.DB
+	Token   string // required of every request when not empty
+	Apply   applier.Options
+	Logger  *slog.Logger
+	Metrics http.Handler // serves GET /metrics (Prometheus) when not nil
+	// Observe, when not nil, is told the outcome of every push received
+	// ("received") and every failed pull ("serve").
+	Observe func(op string, res applier.Result, err error)
 }
 
 // Server is the HTTP face of one node.
@@ -57,6 +61,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Observe == nil {
+		cfg.Observe = func(string, applier.Result, error) {}
+	}
 	return &Server{cfg: cfg, nodeID: id, token: sha256.Sum256([]byte(cfg.Token))}, nil
 }
 
@@ -70,6 +77,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/changes", s.pull)
 	mux.HandleFunc("GET /v1/cursor", s.cursor)
 	mux.HandleFunc("POST /v1/changes", s.push)
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", s.cfg.Metrics)
+	}
 	return s.authenticate(mux)
 }
 
@@ -143,6 +153,7 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		s.cfg.Observe("serve", applier.Result{}, err)
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
@@ -199,6 +210,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.apply(r, dec, head.Node)
+	s.cfg.Observe("received", res.Result, err)
 	if err != nil {
 		s.fail(w, r, status(err), err)
 		return

@@ -21,6 +21,9 @@ type Loop struct {
 	Pull   time.Duration // how often to pull; 0: 5 s
 	Apply  applier.Options
 	Logger *slog.Logger
+	// Observe, when not nil, is told the outcome of every push ("push":
+	// what the peer applied) and pull ("pull").
+	Observe func(op string, res applier.Result, err error)
 }
 
 // Run works until ctx ends. A failed exchange with one peer is logged and
@@ -33,6 +36,10 @@ func (l *Loop) Run(ctx context.Context) {
 	if pull == 0 {
 		pull = 5 * time.Second
 	}
+	observe := l.Observe
+	if observe == nil {
+		observe = func(string, applier.Result, error) {}
+	}
 	pushed := make([]int64, len(l.Peers)) // the log's last seq when each peer was last pushed to
 	nextPull := time.Now()
 	ticker := time.NewTicker(poll)
@@ -44,7 +51,9 @@ func (l *Loop) Run(ctx context.Context) {
 		}
 		for i, p := range l.Peers {
 			if last > pushed[i] {
-				if res, err := p.Push(ctx, l.DB, DefaultChunkRows); err != nil {
+				res, err := p.Push(ctx, l.DB, DefaultChunkRows)
+				observe("push", res.Result, err)
+				if err != nil {
 					l.Logger.Warn("push", "peer", p.base, "err", p.record(ctx, l.DB, err))
 				} else {
 					pushed[i] = last
@@ -57,6 +66,7 @@ func (l *Loop) Run(ctx context.Context) {
 		if !time.Now().Before(nextPull) {
 			for _, p := range l.Peers {
 				res, err := Pull(ctx, l.DB, p, DefaultChunkRows, l.Apply)
+				observe("pull", res, err)
 				if err = p.record(ctx, l.DB, err); err != nil {
 					l.Logger.Warn("pull", "peer", p.base, "err", err)
 				} else if res.Applied > 0 {
