@@ -45,7 +45,7 @@ func New(version string, stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			installCommand(), uninstallCommand(), statusCommand(), changesCommand(),
-			syncCommand(), serveCommand(), gcCommand(), conflictsCommand(), resetNodeIDCommand(), demoCommand(), versionCommand(),
+			syncCommand(), serveCommand(), cloneCommand(), gcCommand(), conflictsCommand(), resetNodeIDCommand(), demoCommand(), versionCommand(),
 		},
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*ucli.Context, error) {}, // Run reports

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -89,7 +90,8 @@ func serveCommand() *ucli.Command {
 			}
 			m := metrics.New(db, log)
 			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log, Metrics: m.Handler(), Observe: m.Observe,
-				Apply: applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")}})
+				SnapshotDir: filepath.Dir(path),
+				Apply:       applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")}})
 			if err != nil {
 				return err
 			}

@@ -143,3 +143,19 @@ func millis(v sql.NullInt64) *time.Time {
 	t := time.UnixMilli(v.Int64).UTC()
 	return &t
 }
+
+// Cloned records that this node was made from peer's snapshot, which held
+// peer's log through seq: this node has it, and, its own log being that
+// same log, the peer has this node's through seq too.
+func Cloned(ctx context.Context, x sqlx.ExtContext, peer, url string, seq int64) error {
+	r, err := ref(ctx, x, peer)
+	if err != nil {
+		return err
+	}
+	_, err = x.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_peers(node, url, pulled_seq, acked_seq) VALUES (?, ?, ?, ?)`,
+		r, url, seq, seq)
+	if err != nil {
+		return fmt.Errorf("record the clone of peer %s: %w", peer, err)
+	}
+	return nil
+}

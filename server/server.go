@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,10 @@ type Config struct {
 	Apply   applier.Options
 	Logger  *slog.Logger
 	Metrics http.Handler // serves GET /metrics (Prometheus) when not nil
+	// SnapshotDir holds the snapshot file while GET /v1/snapshot sends it:
+	// best on the database's file system. "": the system's temporary
+	// directory.
+	SnapshotDir string
 	// Observe, when not nil, is told the outcome of every push received
 	// ("received") and every failed pull ("serve").
 	Observe func(op string, res applier.Result, err error)
@@ -77,6 +82,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/changes", s.pull)
 	mux.HandleFunc("GET /v1/cursor", s.cursor)
 	mux.HandleFunc("POST /v1/changes", s.push)
+	mux.HandleFunc("GET /v1/snapshot", s.snapshot)
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
@@ -177,6 +183,51 @@ func (s *Server) cursor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, r, map[string]any{"through": through, "have": have})
+}
+
+// snapshot sends a consistent copy of the database, made with VACUUM INTO
+// while writers go on, after stamping the log so that the copy's changes
+// all carry their stamps.
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := shipper.Prepare(ctx, s.cfg.DB); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	f, err := os.CreateTemp(s.cfg.SnapshotDir, ".trigsync-snapshot-*.db")
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("snapshot: %w", err))
+		return
+	}
+	path := f.Name()
+	f.Close()
+	defer os.Remove(path)
+	if _, err := s.cfg.DB.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("snapshot into %s: %w", path, err))
+		return
+	}
+	if f, err = os.Open(path); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("snapshot: %w", err))
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("snapshot: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.sqlite3")
+	w.Header().Set(shipper.SnapshotSizeHeader, strconv.FormatInt(fi.Size(), 10))
+	var out io.Writer = w
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		defer gz.Close()
+		out = gz
+	}
+	if _, err := io.Copy(out, f); err != nil {
+		s.cfg.Logger.Warn("send snapshot", "err", err)
+	}
 }
 
 // PushResult is the answer to a push.

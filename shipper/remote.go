@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -233,3 +234,41 @@ func (r *Remote) record(ctx context.Context, local *sqlx.DB, err error) error {
 
 // URL is the peer's base URL.
 func (r *Remote) URL() string { return r.base }
+
+// Snapshot streams the peer's snapshot (GET /v1/snapshot) into w and
+// returns its size. size, when not nil, is told the size the peer
+// announced before the copy starts.
+func (r *Remote) Snapshot(ctx context.Context, w io.Writer, size func(int64)) (int64, error) {
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, r.base+"/v1/snapshot", nil)
+	if err != nil {
+		return 0, err
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot from %s: %w", r.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return 0, fmt.Errorf("snapshot from %s: %s: %s", r.base, resp.Status, strings.TrimSpace(string(b)))
+	}
+	announced, _ := strconv.ParseInt(resp.Header.Get(SnapshotSizeHeader), 10, 64)
+	if size != nil {
+		size(announced)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("snapshot from %s: %w", r.base, err)
+	}
+	if announced > 0 && n != announced {
+		return n, fmt.Errorf("snapshot from %s: got %d bytes of %d", r.base, n, announced)
+	}
+	return n, nil
+}
+
+// SnapshotSizeHeader carries the uncompressed size of a snapshot
+// (docs/PROTOCOL.md).
+const SnapshotSizeHeader = "X-Trigsync-Snapshot-Bytes"
