@@ -10,6 +10,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/peers"
 )
 
 // DefaultRetention is how long acknowledged changes stay in the log.
@@ -28,13 +29,24 @@ func gcCommand() *ucli.Command {
 		Description: "A peer that later asks for pruned history it lacks gets a \"re-clone needed\"\n" +
 			"error, never a silent gap (docs/PROTOCOL.md, \"Pruned history\"). trigsync serve\n" +
 			"runs this every --gc-interval.",
-		Flags: []ucli.Flag{retentionFlag()},
+		Flags: []ucli.Flag{retentionFlag(),
+			&ucli.StringSliceFlag{Name: "forget", Usage: "first forget the peer with node id `NODE` (gone for good), so that what it lacks no longer holds the log back (repeatable)", EnvVars: env("forget")},
+		},
 		Action: func(c *ucli.Context) error {
 			db, path, err := installedArg(c, true)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			for _, node := range c.StringSlice("forget") {
+				known, err := peers.Forget(c.Context, db, node)
+				if err != nil {
+					return err
+				}
+				if !known {
+					return usageError("--forget: %s is not a known peer of %s (see trigsync status)", node, path)
+				}
+			}
 			p, err := prune(c.Context, db, c.Duration("retention"))
 			if err != nil {
 				return fmt.Errorf("gc %s: %w", path, err)

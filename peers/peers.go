@@ -159,3 +159,15 @@ func Cloned(ctx context.Context, x sqlx.ExtContext, peer, url string, seq int64)
 	}
 	return nil
 }
+
+// Forget removes peer from the known peers, so that what it has not
+// acknowledged no longer keeps the log from being pruned. It reports
+// whether the peer was known.
+func Forget(ctx context.Context, x sqlx.ExecerContext, peer string) (bool, error) {
+	res, err := x.ExecContext(ctx, `DELETE FROM _trigsync_peers WHERE node = (SELECT ref FROM _trigsync_nodes WHERE node_id = ?)`, peer)
+	if err != nil {
+		return false, fmt.Errorf("forget peer %s: %w", peer, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}

@@ -58,4 +58,12 @@ func TestList(t *testing.T) {
 	if ps, _ = peers.List(ctx, db, now); ps[0].LastError != "" || ps[0].URL == "" {
 		t.Fatalf("after a success: %+v", ps[0])
 	}
+	for _, want := range []bool{true, false} { // known, then not any more
+		if known, err := peers.Forget(ctx, db, peer); err != nil || known != want {
+			t.Fatalf("forget: %v, %v", known, err)
+		}
+	}
+	if ps, _ = peers.List(ctx, db, now); len(ps) != 0 {
+		t.Fatalf("a forgotten peer is listed: %+v", ps)
+	}
 }
