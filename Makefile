@@ -47,8 +47,9 @@ fuzz:
 	go test ./changelog -run '^$$' -fuzz FuzzValueJSON -fuzztime $(FUZZTIME)
 	go test ./applier -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
-# The README's demo: two nodes of an embedded shop schema on loopback; both
-# write, the device syncs with the hub over HTTP, they agree.
+# The README's demo: two nodes of an embedded shop schema serve each other
+# on loopback; a sqlite3 shell write on one appears on the other; concurrent
+# edits of one row both survive.
 demo: build
 	bin/trigsync demo demo
 
