@@ -123,3 +123,13 @@ func lookup(ctx context.Context, q sqlx.QueryerContext, name string) (schema.Tab
 	}
 	return schema.Table{}, fmt.Errorf("table %s does not exist", schema.Quote(name))
 }
+
+// IntegratedThrough is the seq through which the log is integrated: the
+// rows a peer may be sent.
+func IntegratedThrough(ctx context.Context, q sqlx.QueryerContext) (int64, error) {
+	var seq int64
+	if err := sqlx.GetContext(ctx, q, &seq, `SELECT value FROM _trigsync_meta WHERE key = 'integrated_seq'`); err != nil {
+		return 0, fmt.Errorf("read how far the log is integrated: %w", err)
+	}
+	return seq, nil
+}

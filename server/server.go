@@ -34,6 +34,10 @@ const (
 	MaxPushBytes = 512 << 20
 )
 
+// prepareWait bounds how long a pull waits for the write lock to stamp the
+// log (shipper.PrepareWithin).
+const prepareWait = 250 * time.Millisecond
+
 // Config configures a Server.
 type Config struct {
 	DB      *sqlx.DB
@@ -146,8 +150,16 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, errors.New("after and limit must be a seq and a positive row count"))
 		return
 	}
-	src := &shipper.File{DB: s.cfg.DB}
-	ch, err := src.ReadChunk(r.Context(), peer, after, min(limit, MaxPullRows))
+	// Stamp what was written since, and record that the caller committed
+	// this log through after, unless another writer holds the lock (then
+	// the serve loop stamps, and the next pull acknowledges).
+	_, err = shipper.PrepareWithin(r.Context(), s.cfg.DB, prepareWait, func(tx *sqlx.Tx) error {
+		return peers.Acked(r.Context(), tx, peer, after)
+	})
+	var ch shipper.Chunk
+	if err == nil {
+		ch, err = shipper.ReadChunk(r.Context(), s.cfg.DB, peer, after, min(limit, MaxPullRows))
+	}
 	var pruned *shipper.PrunedError
 	if errors.As(err, &pruned) {
 		w.Header().Set("Content-Type", "application/json")

@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/peers"
 )
 
@@ -39,6 +42,50 @@ func Prepare(ctx context.Context, src *sqlx.DB) error {
 		return fmt.Errorf("prepare the log: %w", err)
 	}
 	return nil
+}
+
+// PrepareWithin is Prepare for a node answering peers: it waits at most
+// wait for the write lock, and reports false, having done nothing, when it
+// did not get it; what is stamped already can still be read. also, when
+// not nil, runs in the same transaction. Waiting the full busy timeout
+// there could deadlock two nodes that pull from each other at once, each
+// holding its write lock while it applies a chunk of a long epoch.
+func PrepareWithin(ctx context.Context, src *sqlx.DB, wait time.Duration, also func(*sqlx.Tx) error) (bool, error) {
+	conn, err := src.Connx(ctx)
+	if err != nil {
+		return false, fmt.Errorf("prepare the log: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, wait.Milliseconds())); err != nil {
+		return false, fmt.Errorf("prepare the log: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA busy_timeout = %d`, sqlitedb.BusyTimeoutMillis))
+	tx, err := conn.BeginTxx(ctx, nil)
+	if isBusy(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("prepare the log: %w", err)
+	}
+	defer tx.Rollback()
+	if err := applier.Integrate(ctx, tx); err != nil {
+		return false, err
+	}
+	if also != nil {
+		if err := also(tx); err != nil {
+			return false, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("prepare the log: %w", err)
+	}
+	return true, nil
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY: another writer.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // Source is a log to pull from: a database file, or a peer over HTTP.
@@ -128,6 +175,10 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 		}
 		return ch, &PrunedError{Through: pruned, Vector: v}
 	}
+	integrated, err := applier.IntegratedThrough(ctx, tx)
+	if err != nil {
+		return ch, err
+	}
 	r, err := changelog.NewReader(ctx, tx)
 	if err != nil {
 		return ch, err
@@ -135,6 +186,14 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 	rows, err := r.Read(ctx, tx, after, limit+1) // one more, to see whether the epoch ends
 	if err != nil {
 		return ch, err
+	}
+	// Only integrated rows carry their incarnation: the rest wait for the
+	// next Prepare.
+	for i, c := range rows {
+		if c.Seq > integrated {
+			rows, limit = rows[:i+1], min(limit, i)
+			break
+		}
 	}
 	ch.EpochEnd = len(rows) <= limit
 	if !ch.EpochEnd {
@@ -171,26 +230,34 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 	if err != nil {
 		return total, err
 	}
+	// A chunk is read before the write transaction that applies it
+	// begins: no write lock is held while the source answers, except
+	// between the chunks of one epoch.
+	read := func() (Chunk, error) {
+		for {
+			ch, err := src.ReadChunk(ctx, dstID, cursor, limit)
+			var pruned *PrunedError
+			if !errors.As(err, &pruned) {
+				return ch, err
+			}
+			// Skip pruned history this node does not lack.
+			if err := covers(ctx, dst, pruned, srcID, "this node"); err != nil {
+				return ch, err
+			}
+			cursor = pruned.Through
+		}
+	}
 	for {
+		ch, err := read()
+		if err != nil {
+			return total, err
+		}
 		// The first session runs even with nothing to read: it retries held changes.
 		s, err := applier.Begin(ctx, dst, opts)
 		if err != nil {
 			return total, err
 		}
 		for {
-			ch, err := src.ReadChunk(ctx, dstID, cursor, limit)
-			var pruned *PrunedError
-			if errors.As(err, &pruned) {
-				// Skip pruned history this node does not lack.
-				if err = covers(ctx, dst, pruned, srcID, "this node"); err == nil {
-					cursor = pruned.Through
-					continue
-				}
-			}
-			if err != nil {
-				s.Rollback()
-				return total, err
-			}
 			if ch.Through == cursor {
 				res, err := s.Commit(ctx, srcID, cursor)
 				total.Add(res)
@@ -203,6 +270,10 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 			cursor = ch.Through
 			if ch.EpochEnd {
 				break
+			}
+			if ch, err = read(); err != nil {
+				s.Rollback()
+				return total, err
 			}
 		}
 		res, err := s.Commit(ctx, srcID, cursor)
