@@ -161,8 +161,24 @@ func (r *Reader) reload(ctx context.Context, q sqlx.QueryerContext) error {
 	return nil
 }
 
+// ReadBytes bounds the values one Read holds: it stops after the row that
+// reaches it, so that a log of large blobs is read in bounded memory.
+const ReadBytes = 8 << 20
+
+// Size is what a change's values weigh in memory, roughly.
+func (c Change) Size() int {
+	n := 64
+	for _, cs := range []Cells{c.Key, c.Set} {
+		for _, cell := range cs {
+			n += 16 + len(cell.Column) + len(cell.Value.Text) + len(cell.Value.Blob)
+		}
+	}
+	return n
+}
+
 // Read returns up to limit stamped changes with seq greater than after, in
-// seq order. Rows not stamped yet (changelog.Stamp) are not returned.
+// seq order, fewer when their values pass ReadBytes. Rows not stamped yet
+// (changelog.Stamp) are not returned.
 func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) ([]Change, error) {
 	var sel strings.Builder
 	sel.WriteString(`SELECT seq, hlc, epoch, tbl, op, origin, origin_seq, inc_hlc, inc_node`)
@@ -181,6 +197,7 @@ func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, l
 	defer rows.Close()
 
 	var out []Change
+	size := 0
 	raw := make([]any, fixedColumns+r.masks+r.values)
 	ptrs := make([]any, len(raw))
 	for i := range raw {
@@ -195,6 +212,9 @@ func (r *Reader) Read(ctx context.Context, q sqlx.QueryerContext, after int64, l
 			return nil, err
 		}
 		out = append(out, c)
+		if size += c.Size(); size >= ReadBytes {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read changelog: %w", err)

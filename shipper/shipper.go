@@ -191,12 +191,23 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 	// next Prepare.
 	for i, c := range rows {
 		if c.Seq > integrated {
+			if i == 0 {
+				return ch, nil
+			}
 			rows, limit = rows[:i+1], min(limit, i)
 			break
 		}
 	}
 	ch.EpochEnd = len(rows) <= limit
-	if !ch.EpochEnd {
+	if size := 0; ch.EpochEnd {
+		for _, c := range rows {
+			size += c.Size()
+		}
+		// Cut short by changelog.ReadBytes: whether the epoch ends is not
+		// known, and a commit may wait for the next chunk.
+		ch.EpochEnd = size < changelog.ReadBytes
+	}
+	if len(rows) > limit {
 		last, next := rows[limit-1], rows[limit]
 		ch.EpochEnd = last.Origin != next.Origin || last.Epoch != next.Epoch
 		rows = rows[:limit]

@@ -100,3 +100,28 @@ func TestDeleteRaceAndReinsert(t *testing.T) {
 		}
 	}
 }
+
+// TestChunksBoundedByBytes: a chunk stops after the row whose values pass
+// changelog.ReadBytes, without claiming an epoch ends there, and large
+// blobs still arrive whole, in one transaction.
+func TestChunksBoundedByBytes(t *testing.T) {
+	a, b := node(t), node(t)
+	a.MustExec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)
+		INSERT INTO item SELECT i, 'big', i, randomblob(5 << 20) FROM n`)
+	if err := shipper.Prepare(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := shipper.ReadChunk(t.Context(), a, "", 0, shipper.DefaultChunkRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Changes) != 2 || ch.EpochEnd {
+		t.Fatalf("chunk of %d changes, epoch end %v", len(ch.Changes), ch.EpochEnd)
+	}
+	if s := sync(t, a, b); s.Sent.Applied != 5 {
+		t.Fatalf("summary %+v", s)
+	}
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db {
+		t.Fatal("nodes differ")
+	}
+}

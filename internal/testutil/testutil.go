@@ -85,9 +85,17 @@ func Changes(t testing.TB, db *sqlx.DB) []changelog.Change {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := r.Read(ctx, tx, 0, 1<<30)
-	if err != nil {
-		t.Fatal(err)
+	var cs []changelog.Change
+	for after := int64(0); ; {
+		more, err := r.Read(ctx, tx, after, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(more) == 0 {
+			break
+		}
+		cs = append(cs, more...)
+		after = more[len(more)-1].Seq
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
