@@ -36,7 +36,21 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 	if err != nil {
 		return err
 	}
+	local, err := changelog.NodeID(ctx, tx)
+	if err != nil {
+		return err
+	}
+	localRef, err := st.ref(ctx, local)
+	if err != nil {
+		return err
+	}
+	// An insert's incarnation is its own stamp: one statement for all.
+	if _, err := tx.ExecContext(ctx, `UPDATE `+changelog.LogTable+` SET inc_hlc = hlc, inc_node = ifnull(origin, ?)
+		WHERE seq > ? AND seq <= (SELECT stamped_seq FROM `+changelog.ClockTable+`) AND op = 'I'`, localRef, done); err != nil {
+		return fmt.Errorf("integrate: record incarnations: %w", err)
+	}
 	tables := map[string]schema.Table{}
+	incs := &incarnations{q: st.q}
 	for {
 		changes, err := r.Read(ctx, tx, done, integrateBatch)
 		if err != nil {
@@ -45,8 +59,13 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 		if len(changes) == 0 {
 			break
 		}
+		// The batch's row states, read a hundred at a query; memory stays
+		// bounded by a batch.
+		if err := st.forget(ctx); err != nil {
+			return err
+		}
+		byTable := map[string][]string{}
 		for _, c := range changes {
-			done = c.Seq
 			t, ok := tables[c.Table]
 			if !ok {
 				if t, err = lookup(ctx, tx, c.Table); err != nil {
@@ -54,10 +73,22 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 				}
 				tables[c.Table] = t
 			}
-			if err := integrateOne(ctx, st, t, c); err != nil {
+			byTable[t.Name] = append(byTable[t.Name], rowKey(c.Key))
+		}
+		for table, pks := range byTable {
+			if err := st.prefetch(ctx, table, pks); err != nil {
+				return err
+			}
+		}
+		for _, c := range changes {
+			done = c.Seq
+			if err := integrateOne(ctx, st, incs, tables[c.Table], c); err != nil {
 				return fmt.Errorf("integrate change %d: %w", c.Seq, err)
 			}
 		}
+	}
+	if err := incs.flush(ctx); err != nil {
+		return err
 	}
 	if err := st.flush(ctx); err != nil {
 		return err
@@ -70,9 +101,9 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 
 // integrateOne records one change the triggers wrote. Its origin is this
 // node, or the node this file was copied from (reset-node-id).
-func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Change) error {
+func integrateOne(ctx context.Context, st *state, incs *incarnations, t schema.Table, c changelog.Change) error {
 	pk := rowKey(c.Key)
-	row, _, err := st.row(ctx, t.Name, pk)
+	row, known, err := st.row(ctx, t.Name, pk)
 	if err != nil {
 		return err
 	}
@@ -80,9 +111,10 @@ func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Ch
 	inc := row.Incarnation
 	switch c.Op {
 	case changelog.Insert:
-		inc = s
 		row.Incarnation, row.Exists = s, true
-		err = st.resetCells(ctx, t.Name, pk)
+		if known { // a row without merge state has no cell stamps
+			err = st.resetCells(ctx, t.Name, pk)
+		}
 	case changelog.Update:
 		for _, cell := range c.Set {
 			if err = st.saveCell(ctx, t.Name, pk, cell.Column, s); err != nil {
@@ -91,7 +123,9 @@ func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Ch
 		}
 	case changelog.Delete:
 		row.Tombstone, row.Tombstoned, row.Exists = inc, true, false
-		err = st.resetCells(ctx, t.Name, pk)
+		if known {
+			err = st.resetCells(ctx, t.Name, pk)
+		}
 	}
 	if err != nil {
 		return err
@@ -99,14 +133,45 @@ func integrateOne(ctx context.Context, st *state, t schema.Table, c changelog.Ch
 	if err := st.saveRow(ctx, t.Name, pk, row); err != nil {
 		return err
 	}
+	if c.Op == changelog.Insert {
+		return nil // recorded for all inserts at once
+	}
 	ref, err := st.ref(ctx, inc.Node)
 	if err != nil {
 		return err
 	}
-	if _, err := st.q.ExecContext(ctx, `UPDATE `+changelog.LogTable+` SET inc_hlc = ?, inc_node = ? WHERE seq = ?`,
-		int64(inc.HLC), ref, c.Seq); err != nil {
-		return fmt.Errorf("record incarnation: %w", err)
+	return incs.add(ctx, c.Seq, int64(inc.HLC), ref)
+}
+
+// incarnations writes the incarnations of updates and deletes onto their
+// log rows, 64 rows a statement.
+type incarnations struct {
+	q    *stmts
+	args []any // seq, inc_hlc, inc_node for each row
+}
+
+const incarnationRows = 64
+
+func (w *incarnations) add(ctx context.Context, seq, incHLC, incRef int64) error {
+	w.args = append(w.args, seq, incHLC, incRef)
+	if len(w.args) == 3*incarnationRows {
+		return w.flush(ctx)
 	}
+	return nil
+}
+
+func (w *incarnations) flush(ctx context.Context) error {
+	n := len(w.args) / 3
+	if n == 0 {
+		return nil
+	}
+	q := `UPDATE ` + changelog.LogTable + ` SET inc_hlc = v.h, inc_node = v.n
+		FROM (SELECT ? AS seq, ? AS h, ? AS n` + strings.Repeat(` UNION ALL SELECT ?, ?, ?`, n-1) + `) AS v
+		WHERE ` + changelog.LogTable + `.seq = v.seq`
+	if _, err := w.q.ExecContext(ctx, q, w.args...); err != nil {
+		return fmt.Errorf("record incarnations: %w", err)
+	}
+	w.args = w.args[:0]
 	return nil
 }
 
