@@ -177,6 +177,7 @@ type applier struct {
 	descs   map[string]changelog.Description // active, by lower-case table name
 	tables  map[string]schema.Table          // by lower-case name
 	hwm     map[int64]int64                  // origin reference → greatest origin seq applied
+	inserts map[string]insertText            // by table: the SQL of the last insert's columns
 	maxHLC  hlc.Timestamp
 	log     *changelog.Appender
 	horizon hlc.Timestamp // stamps above it are held; 0: no limit
@@ -197,7 +198,8 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	if err != nil {
 		return nil, err
 	}
-	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), descs: map[string]changelog.Description{}, tables: map[string]schema.Table{}, hwm: map[int64]int64{}}
+	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), descs: map[string]changelog.Description{}, tables: map[string]schema.Table{}, hwm: map[int64]int64{},
+		inserts: map[string]insertText{}}
 	if a.local, err = changelog.NodeID(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -455,28 +457,19 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 		return false, fmt.Errorf("unknown op %q", c.Op)
 	}
 	dec := lww.Decide(row, cellStamps, lc)
-	where, keyArgs := keyWhere(t, c.Key)
 	q := schema.Quote(t.Name)
 	var written int64
 	switch dec.Write {
 	case lww.Replace:
-		cols, marks, sets, args := []string{}, []string{}, []string{}, []any{}
-		for _, cell := range append(append(changelog.Cells{}, c.Key...), c.Set...) {
-			cols = append(cols, schema.Quote(cell.Column))
-			marks = append(marks, "?")
-			args = append(args, cell.Value.SQL())
+		args := make([]any, 0, len(c.Key)+len(c.Set))
+		for _, cs := range []changelog.Cells{c.Key, c.Set} {
+			for _, cell := range cs {
+				args = append(args, cell.Value.SQL())
+			}
 		}
-		for _, cell := range c.Set {
-			sets = append(sets, schema.Quote(cell.Column)+" = excluded."+schema.Quote(cell.Column))
-		}
-		insert := "INSERT INTO " + q + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(marks, ", ") +
-			") ON CONFLICT (" + strings.Join(cols[:len(c.Key)], ", ") + ") DO "
-		upsert := insert + "NOTHING"
-		if len(sets) > 0 {
-			upsert = insert + "UPDATE SET " + strings.Join(sets, ", ")
-		}
+		insert, upsert := a.insertSQL(t.Name, c)
 		if !known {
-			if written, err = a.exec(ctx, insert+"NOTHING", args...); err == nil && written == 0 {
+			if written, err = a.exec(ctx, insert, args...); err == nil && written == 0 {
 				dec.Collision = true // a row from before install holds the key
 				_, err = a.exec(ctx, upsert, args...)
 			}
@@ -486,6 +479,7 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 			err = a.st.resetCells(ctx, t.Name, pk)
 		}
 	case lww.SetCells:
+		where, keyArgs := keyWhere(t, c.Key)
 		var sets []string
 		var args []any
 		for i, cell := range c.Set {
@@ -501,6 +495,7 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 			}
 		}
 	case lww.Remove:
+		where, keyArgs := keyWhere(t, c.Key)
 		if _, err = a.exec(ctx, "DELETE FROM "+q+" WHERE "+where, keyArgs...); err == nil && known {
 			err = a.st.resetCells(ctx, t.Name, pk)
 		}
@@ -512,6 +507,50 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 		err = a.st.saveRow(ctx, t.Name, pk, dec.Row)
 	}
 	return dec.Collision, err
+}
+
+// insertSQL is what a row from an insert is written with: an INSERT that
+// leaves an existing row alone, and an upsert that overwrites it. The text
+// is kept per table for the last column list seen: peers send the columns
+// of a table's inserts in one order.
+func (a *applier) insertSQL(table string, c changelog.Change) (insert, upsert string) {
+	cached, ok := a.inserts[table]
+	if ok && len(cached.cols) == len(c.Key)+len(c.Set) {
+		same := true
+		for i, cell := range c.Key {
+			same = same && cached.cols[i] == cell.Column
+		}
+		for i, cell := range c.Set {
+			same = same && cached.cols[len(c.Key)+i] == cell.Column
+		}
+		if same {
+			return cached.insert, cached.upsert
+		}
+	}
+	var names, quoted, marks, sets []string
+	for _, cs := range []changelog.Cells{c.Key, c.Set} {
+		for _, cell := range cs {
+			names = append(names, cell.Column)
+			quoted = append(quoted, schema.Quote(cell.Column))
+			marks = append(marks, "?")
+		}
+	}
+	for _, cell := range c.Set {
+		sets = append(sets, schema.Quote(cell.Column)+" = excluded."+schema.Quote(cell.Column))
+	}
+	head := "INSERT INTO " + schema.Quote(table) + " (" + strings.Join(quoted, ", ") + ") VALUES (" + strings.Join(marks, ", ") +
+		") ON CONFLICT (" + strings.Join(quoted[:len(c.Key)], ", ") + ") DO "
+	insert, upsert = head+"NOTHING", head+"NOTHING"
+	if len(sets) > 0 {
+		upsert = head + "UPDATE SET " + strings.Join(sets, ", ")
+	}
+	a.inserts[table] = insertText{cols: names, insert: insert, upsert: upsert}
+	return insert, upsert
+}
+
+type insertText struct {
+	cols           []string
+	insert, upsert string
 }
 
 // prefetch reads, for a chunk, the merge state of the rows it changes.
