@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -184,7 +185,7 @@ func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResul
 	}
 	body := func() (io.Reader, error) {
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeChunks(ctx, pw, local, localID, peer, cur.Through, limit)) }()
+		go func() { pw.CloseWithError(writeChunks(ctx, pw, local, localID, peer, cur.Through, limit, cur.Have)) }()
 		return pr, nil
 	}
 	if err := r.do(ctx, http.MethodPost, "/v1/changes", body, &res); err != nil {
@@ -194,8 +195,10 @@ func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResul
 }
 
 // writeChunks writes the push body: the sender's node id, then its log
-// from seq after, a chunk a line, gzip-compressed.
-func writeChunks(ctx context.Context, w io.Writer, local *sqlx.DB, localID, peer string, after int64, limit int) error {
+// from seq after, a chunk a line, gzip-compressed. It leaves out the
+// changes the peer's version vector have says it holds (in a hub and its
+// spokes, what a spoke received through the hub does not go back to it).
+func writeChunks(ctx context.Context, w io.Writer, local *sqlx.DB, localID, peer string, after int64, limit int, have map[string]int64) error {
 	gz := gzip.NewWriter(w)
 	enc := json.NewEncoder(gz)
 	if err := enc.Encode(map[string]string{"node": localID}); err != nil {
@@ -209,6 +212,7 @@ func writeChunks(ctx context.Context, w io.Writer, local *sqlx.DB, localID, peer
 		if ch.Through == after {
 			return gz.Close()
 		}
+		ch.Changes = slices.DeleteFunc(ch.Changes, func(c changelog.Change) bool { return c.OriginSeq <= have[c.Origin] })
 		if err := enc.Encode(ch); err != nil {
 			return err
 		}
