@@ -171,17 +171,18 @@ func (s *Session) Rollback() {
 }
 
 type applier struct {
-	tx      *sqlx.Tx
-	st      *state
-	local   string
-	descs   map[string]changelog.Description // active, by lower-case table name
-	tables  map[string]schema.Table          // by lower-case name
-	hwm     map[int64]int64                  // origin reference → greatest origin seq applied
-	inserts map[string]insertText            // by table: the SQL of the last insert's columns
-	maxHLC  hlc.Timestamp
-	log     *changelog.Appender
-	horizon hlc.Timestamp // stamps above it are held; 0: no limit
-	open    bool          // a conflict may be open: look for one before applying a row's change
+	tx       *sqlx.Tx
+	st       *state
+	local    string
+	descs    map[string]changelog.Description // active, by lower-case table name
+	tables   map[string]schema.Table          // by lower-case name
+	hwm      map[int64]int64                  // origin reference → greatest origin seq applied
+	inserts  map[string]insertText            // by table: the SQL of the last insert's columns
+	heldFrom map[string]bool                  // origins with a change held here
+	maxHLC   hlc.Timestamp
+	log      *changelog.Appender
+	horizon  hlc.Timestamp // stamps above it are held; 0: no limit
+	open     bool          // a conflict may be open: look for one before applying a row's change
 	// postponed holds the changes a FOREIGN KEY refused, in batch order.
 	postponed []postponed
 }
@@ -199,7 +200,7 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 		return nil, err
 	}
 	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), descs: map[string]changelog.Description{}, tables: map[string]schema.Table{}, hwm: map[int64]int64{},
-		inserts: map[string]insertText{}}
+		inserts: map[string]insertText{}, heldFrom: map[string]bool{}}
 	if a.local, err = changelog.NodeID(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -231,6 +232,14 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	}
 	if err := tx.GetContext(ctx, &a.open, `SELECT EXISTS (SELECT 1 FROM _trigsync_conflicts WHERE resolved IS NULL)`); err != nil {
 		return nil, fmt.Errorf("look for open conflicts: %w", err)
+	}
+	var held []string
+	if err := tx.SelectContext(ctx, &held, `SELECT DISTINCT ifnull(json_extract(change, '$.origin'), '') FROM _trigsync_conflicts
+		WHERE resolved IS NULL AND kind = 'held'`); err != nil {
+		return nil, fmt.Errorf("look for held changes: %w", err)
+	}
+	for _, origin := range held {
+		a.heldFrom[origin] = true
 	}
 	now := time.Now
 	if opts.Now != nil {
@@ -595,10 +604,25 @@ func (a *applier) waiting(ctx context.Context, c changelog.Change, before int64)
 	if err != nil {
 		return "", fmt.Errorf("look up conflicts of the row: %w", err)
 	}
+	if id != 0 {
+		return fmt.Sprintf("waits for conflict %d, an earlier change of the same row", id), nil
+	}
+	// A held change is not logged here until it applies, so the origin's
+	// later changes wait too: a node relays each origin's changes in the
+	// order it made them, which its peers' version vectors rely on.
+	if !a.heldFrom[c.Origin] {
+		return "", nil
+	}
+	err = a.st.q.get(ctx, &id, `SELECT ifnull(min(id), 0) FROM _trigsync_conflicts
+		WHERE resolved IS NULL AND kind = 'held' AND (? = 0 OR id < ?) AND json_extract(change, '$.origin') = ?`,
+		before, before, c.Origin)
+	if err != nil {
+		return "", fmt.Errorf("look up held changes of the origin: %w", err)
+	}
 	if id == 0 {
 		return "", nil
 	}
-	return fmt.Sprintf("waits for conflict %d, an earlier change of the same row", id), nil
+	return fmt.Sprintf("waits for conflict %d, an earlier change of the same origin held here", id), nil
 }
 
 // setAside records a change in the conflicts table with its full data.
@@ -608,6 +632,9 @@ func (a *applier) setAside(ctx context.Context, kind string, c changelog.Change,
 		return err
 	}
 	a.open = true
+	if kind == "held" {
+		a.heldFrom[c.Origin] = true
+	}
 	_, err = a.tx.ExecContext(ctx, `INSERT INTO _trigsync_conflicts(kind, at, tbl, pk, change, error) VALUES (?, ?, ?, ?, ?, ?)`,
 		kind, time.Now().UTC().Format(time.RFC3339Nano), c.Table, rowKey(c.Key), string(data), why)
 	if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -59,7 +60,8 @@ func statusCommand() *ucli.Command {
 			}
 			defer db.Close()
 			// One read transaction: every figure describes the same moment.
-			tx, err := db.BeginTxx(c.Context, nil)
+			// Deferred (read-only): it never waits for a writer.
+			tx, err := db.BeginTxx(c.Context, &sql.TxOptions{ReadOnly: true})
 			if err != nil {
 				return fmt.Errorf("status of %s: %w", path, err)
 			}

@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"time"
@@ -114,7 +115,7 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tx, err := c.db.BeginTxx(ctx, nil) // one read transaction: one moment
+	tx, err := c.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true}) // one read transaction (deferred: writers go on): one moment
 	if err != nil {
 		c.log.Warn("metrics", "err", err)
 		return
