@@ -272,7 +272,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, code, err)
 		return
 	}
-	res, err := s.apply(r, dec, head.Node)
+	res, err := s.apply(w, r, dec, head.Node)
 	s.cfg.Observe("received", res.Result, err)
 	if err != nil {
 		s.fail(w, r, status(err), err)
@@ -285,27 +285,33 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 }
 
 // apply applies chunks as they arrive, one transaction per run of chunks
-// that ends an epoch.
-func (s *Server) apply(r *http.Request, dec *json.Decoder, peer string) (PushResult, error) {
+// that ends an epoch. The next chunk is decoded while one applies, on
+// another core.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder, peer string) (PushResult, error) {
 	ctx := r.Context()
 	res := PushResult{}
 	var err error
 	if res.Through, err = applier.Cursor(ctx, s.cfg.DB, peer); err != nil {
 		return res, err
 	}
+	// Stopping early interrupts a read of the body in progress: it must not
+	// outlive the handler.
+	rc := http.NewResponseController(w)
+	chunks, stop := decodeChunks(dec, func() { rc.SetReadDeadline(time.Now()) })
+	defer stop()
 	var session *applier.Session
 	defer func() {
 		if session != nil {
 			session.Rollback()
 		}
 	}()
-	for {
-		var ch shipper.Chunk
-		if err := dec.Decode(&ch); errors.Is(err, io.EOF) {
+	for d := range chunks {
+		if errors.Is(d.err, io.EOF) {
 			return res, nil
-		} else if err != nil {
-			return res, fmt.Errorf("push: chunk after seq %d: %w", res.Through, err)
+		} else if d.err != nil {
+			return res, fmt.Errorf("push: chunk after seq %d: %w", res.Through, d.err)
 		}
+		ch := d.chunk
 		if session == nil {
 			if session, err = applier.Begin(ctx, s.cfg.DB, s.cfg.Apply); err != nil {
 				return res, err
@@ -322,6 +328,47 @@ func (s *Server) apply(r *http.Request, dec *json.Decoder, peer string) (PushRes
 			}
 			res.Through = ch.Through
 			res.Add(got)
+		}
+	}
+	return res, nil
+}
+
+type decoded struct {
+	chunk shipper.Chunk
+	err   error // io.EOF after the last chunk
+}
+
+// decodeChunks decodes chunks from dec in a goroutine, one ahead of the
+// reader; the last value carries the error that ended the body. stop ends
+// the goroutine, calling interrupt to end a read in progress, and waits for
+// it, so that the body is not read after the handler returns.
+func decodeChunks(dec *json.Decoder, interrupt func()) (<-chan decoded, func()) {
+	out := make(chan decoded, 1)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		defer close(out)
+		for {
+			var d decoded
+			d.err = dec.Decode(&d.chunk)
+			select {
+			case out <- d:
+			case <-done:
+				return
+			}
+			if d.err != nil {
+				return
+			}
+		}
+	}()
+	return out, func() {
+		close(done)
+		select {
+		case <-exited: // it was done, or waiting to hand over a chunk
+		case <-time.After(100 * time.Millisecond): // it is reading
+			interrupt()
+			<-exited
 		}
 	}
 }
