@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStatusDoesNotWaitForWriters: while another client holds a write
+// transaction open, `trigsync status` answers at once, as a reader in WAL
+// mode does. Until 50f5c53 its "read" transaction was a BEGIN IMMEDIATE
+// (every connection is opened with _txlock=immediate): status waited for
+// any writer — an application's transaction, serve applying a large push —
+// and failed with "database is locked" after the 10 s busy timeout.
+func TestStatusDoesNotWaitForWriters(t *testing.T) {
+	db := newReplicas(t, noteTable, "a")[0]
+	writer := exec.Command(need(t, "sqlite3"), db, "BEGIN IMMEDIATE; INSERT INTO note VALUES ('w', 'held open', 1);", ".system sleep 5", "COMMIT;")
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Wait()
+	defer writer.Process.Kill()
+	waitFor(t, "the writer to hold the write lock", func() bool {
+		out, err := exec.Command("sqlite3", db, "BEGIN IMMEDIATE; ROLLBACK;").CombinedOutput()
+		return err != nil && strings.Contains(string(out), "locked")
+	})
+	start := time.Now()
+	r := run(t, nil, binary, "status", "--json", db)
+	if took := time.Since(start); r.code != 0 || took > 2*time.Second {
+		t.Fatalf("status beside an open write transaction: exit %d after %v: %s", r.code, took.Round(time.Millisecond), r.stderr)
+	}
+}
+
+// changesLimitBug: since 577be64 changelog.Reader.Read stops after the
+// row whose values pass changelog.ReadBytes (8 MiB) — its callers in the
+// applier and the shipper loop — but cli/changes.go calls it once, so
+// `trigsync changes --limit N` silently prints fewer than N changes when
+// they are large, and a script paging with --since and --limit cannot
+// tell a short page from the end of the log.
+const changesLimitBug = "trigsync changes prints fewer than --limit changes, silently, when their values pass 8 MiB (cli/changes.go reads once)"
+
+// TestChangesPrintsUpToLimit: `trigsync changes --limit N` prints N
+// changes when the log has that many, however large their values.
+func TestChangesPrintsUpToLimit(t *testing.T) {
+	skipKnownBug(t, changesLimitBug)
+	db := newReplicas(t, noteTable, "a")[0]
+	const rows = 10000 // 1 KB of text each: 10 MB
+	shell(t, db, fmt.Sprintf(`WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < %d)
+		INSERT INTO note SELECT 'r-' || x, hex(randomblob(500)), x FROM i;`, rows))
+	out := trigsync(t, "changes", "--json", "--limit", fmt.Sprint(rows), db)
+	if n := strings.Count(out, "\n"); n != rows {
+		t.Fatalf("changes --limit %d printed %d of the log's %d changes", rows, n, rows)
+	}
+}
