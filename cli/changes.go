@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -38,29 +39,43 @@ func changesCommand() *ucli.Command {
 			if _, err := changelog.Stamp(c.Context, tx); err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
+			if err := tx.Commit(); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			// Printing may wait for a slow reader of stdout: in a read
+			// transaction, which keeps no writer waiting.
+			if tx, err = db.BeginTxx(c.Context, &sql.TxOptions{ReadOnly: true}); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			defer tx.Rollback()
 			r, err := changelog.NewReader(c.Context, tx)
 			if err != nil {
 				return err
 			}
-			changes, err := r.Read(c.Context, tx, c.Int64("since"), c.Int("limit"))
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			if err := tx.Commit(); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
+			// Page by page: a read stops at changelog.ReadBytes, and memory
+			// stays bounded by a page.
 			enc := json.NewEncoder(c.App.Writer)
-			for _, ch := range changes {
-				if c.Bool("json") {
-					err = enc.Encode(ch)
-				} else {
-					key, _ := ch.Key.MarshalJSON()
-					set, _ := ch.Set.MarshalJSON()
-					_, err = fmt.Fprintf(c.App.Writer, "%d\t%s\t%s\t%s\t%s\t%s\n", ch.Seq, ch.HLC, ch.Op, ch.Table, key, set)
-				}
+			for after, left := c.Int64("since"), c.Int("limit"); left > 0; {
+				changes, err := r.Read(c.Context, tx, after, left)
 				if err != nil {
-					return err
+					return fmt.Errorf("%s: %w", path, err)
 				}
+				if len(changes) == 0 {
+					break
+				}
+				for _, ch := range changes {
+					if c.Bool("json") {
+						err = enc.Encode(ch)
+					} else {
+						key, _ := ch.Key.MarshalJSON()
+						set, _ := ch.Set.MarshalJSON()
+						_, err = fmt.Fprintf(c.App.Writer, "%d\t%s\t%s\t%s\t%s\t%s\n", ch.Seq, ch.HLC, ch.Op, ch.Table, key, set)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				after, left = changes[len(changes)-1].Seq, left-len(changes)
 			}
 			return nil
 		},

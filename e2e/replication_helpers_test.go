@@ -323,12 +323,3 @@ func (p *serveProcess) stop() {
 		p.t.Errorf("serve %s did not stop within 30 s of SIGTERM", p.name)
 	}
 }
-
-// skipKnownBug skips a test that a known bug in trigsync makes fail or
-// hang; TRIGSYNC_E2E_KNOWN_BUGS=1 runs it anyway, to check a fix.
-func skipKnownBug(t *testing.T, bug string) {
-	t.Helper()
-	if os.Getenv("TRIGSYNC_E2E_KNOWN_BUGS") == "" {
-		t.Skip("BUG: " + bug + " (set TRIGSYNC_E2E_KNOWN_BUGS=1 to run)")
-	}
-}
