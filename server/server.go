@@ -146,15 +146,22 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	after, err1 := strconv.ParseInt(q.Get("after"), 10, 64)
 	limit, err2 := strconv.Atoi(q.Get("limit"))
-	if err1 != nil || err2 != nil || after < 0 || limit < 1 {
-		s.fail(w, r, http.StatusBadRequest, errors.New("after and limit must be a seq and a positive row count"))
+	acked, err3 := int64(-1), error(nil)
+	if q.Has("acked") {
+		acked, err3 = strconv.ParseInt(q.Get("acked"), 10, 64)
+	}
+	if err1 != nil || err2 != nil || err3 != nil || after < 0 || limit < 1 || acked > after {
+		s.fail(w, r, http.StatusBadRequest, errors.New("after, acked and limit must be seqs (acked ≤ after) and a positive row count"))
 		return
 	}
 	// Stamp what was written since, and record that the caller committed
-	// this log through after, unless another writer holds the lock (then
-	// the serve loop stamps, and the next pull acknowledges).
+	// this log through acked, unless another writer holds the lock (then
+	// a later pull does both).
 	_, err = shipper.PrepareWithin(r.Context(), s.cfg.DB, prepareWait, func(tx *sqlx.Tx) error {
-		return peers.Acked(r.Context(), tx, peer, after)
+		if acked < 0 {
+			return nil
+		}
+		return peers.Acked(r.Context(), tx, peer, acked)
 	})
 	var ch shipper.Chunk
 	if err == nil {

@@ -55,7 +55,8 @@ func TestRefusesBadRequests(t *testing.T) {
 	}{
 		{"GET", "/v1/health", "", "", 401, "missing or wrong bearer token"},
 		{"GET", "/v1/health", "nope", "", 401, "bearer token"},
-		{"GET", "/v1/changes?peer=" + peer + "&after=x&limit=1", "tok", "", 400, "after and limit"},
+		{"GET", "/v1/changes?peer=" + peer + "&after=x&limit=1", "tok", "", 400, "after, acked and limit"},
+		{"GET", "/v1/changes?peer=" + peer + "&after=1&acked=2&limit=1", "tok", "", 400, "acked ≤ after"},
 		{"GET", "/v1/changes?peer=bad&after=0&limit=1", "tok", "", 400, "not a node id"},
 		{"GET", "/v1/cursor?peer=" + id, "tok", "", 409, "reset-node-id"},
 		{"POST", "/v1/changes", "tok", "not json", 400, "first line"},

@@ -1,6 +1,7 @@
 package shipper_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,40 @@ func TestPrune(t *testing.T) {
 	}
 	if da, db, de := testutil.Dump(t, a), testutil.Dump(t, b), testutil.Dump(t, early); da != db || da != de {
 		t.Fatalf("nodes differ:\n%s\n%s\n%s", da, db, de)
+	}
+}
+
+// failingSource fails its reads after the first n.
+type failingSource struct {
+	*shipper.File
+	n int
+}
+
+func (f *failingSource) ReadChunk(ctx context.Context, peer string, after, acked int64, limit int) (shipper.Chunk, error) {
+	if f.n--; f.n < 0 {
+		return shipper.Chunk{Through: after}, errors.New("the network went away")
+	}
+	return f.File.ReadChunk(ctx, peer, after, acked, limit)
+}
+
+// TestAcknowledgesOnlyWhatIsCommitted: a reader that reads ahead within an
+// epoch acknowledges only what it committed, so that GC never prunes what a
+// failed pull did not keep.
+func TestAcknowledgesOnlyWhatIsCommitted(t *testing.T) {
+	a, b := node(t), node(t)
+	a.MustExec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
+		INSERT INTO item SELECT i, 'one epoch', i, NULL FROM n`)
+	_, err := shipper.Pull(t.Context(), b, &failingSource{File: &shipper.File{DB: a}, n: 3}, 2, applier.Options{})
+	if err == nil {
+		t.Fatal("the pull did not fail")
+	}
+	if n := count(t, a, `SELECT ifnull(max(acked_seq), 0) FROM _trigsync_peers`); n != 0 {
+		t.Fatalf("a failed pull acknowledged seq %d", n)
+	}
+	if _, err := shipper.Pull(t.Context(), b, &shipper.File{DB: a}, 2, applier.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, a, `SELECT max(acked_seq) FROM _trigsync_peers`); n != 10 {
+		t.Fatalf("acknowledged seq %d after a full pull of 10", n)
 	}
 }

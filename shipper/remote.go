@@ -125,9 +125,9 @@ func (r *Remote) NodeID(ctx context.Context) (string, error) {
 }
 
 // ReadChunk pulls one chunk of the peer's log.
-func (r *Remote) ReadChunk(ctx context.Context, peer string, after int64, limit int) (Chunk, error) {
+func (r *Remote) ReadChunk(ctx context.Context, peer string, after, acked int64, limit int) (Chunk, error) {
 	var ch Chunk
-	q := url.Values{"peer": {peer}, "after": {fmt.Sprint(after)}, "limit": {fmt.Sprint(limit)}}
+	q := url.Values{"peer": {peer}, "after": {fmt.Sprint(after)}, "acked": {fmt.Sprint(acked)}, "limit": {fmt.Sprint(limit)}}
 	if err := r.do(ctx, http.MethodGet, "/v1/changes?"+q.Encode(), nil, &ch); err != nil {
 		return Chunk{Through: after}, err
 	}

@@ -93,16 +93,18 @@ type Source interface {
 	// NodeID is the source's node id.
 	NodeID(ctx context.Context) (string, error)
 	// ReadChunk returns up to limit rows of the log after seq `after`,
-	// leaving out the changes of node peer. The first call of a pull may
-	// stamp and integrate the source's log first.
-	ReadChunk(ctx context.Context, peer string, after int64, limit int) (Chunk, error)
+	// leaving out the changes of node peer, which has committed the log
+	// through seq acked (an acknowledgement: after may be further, when
+	// the reader reads ahead). The first call of a pull may stamp and
+	// integrate the source's log first.
+	ReadChunk(ctx context.Context, peer string, after, acked int64, limit int) (Chunk, error)
 }
 
 // File is a Source reading a database the process opened.
 type File struct {
 	DB       *sqlx.DB
 	prepared bool
-	acked    bool
+	acked    int64 // the reader's last acknowledgement recorded
 }
 
 var _ Source = (*File)(nil)
@@ -110,8 +112,9 @@ var _ Source = (*File)(nil)
 // NodeID returns the database's node id.
 func (f *File) NodeID(ctx context.Context) (string, error) { return changelog.NodeID(ctx, f.DB) }
 
-// ReadChunk prepares the log once, then reads it.
-func (f *File) ReadChunk(ctx context.Context, peer string, after int64, limit int) (Chunk, error) {
+// ReadChunk prepares the log once, then reads it, and records the
+// reader's acknowledgements.
+func (f *File) ReadChunk(ctx context.Context, peer string, after, acked int64, limit int) (Chunk, error) {
 	if !f.prepared {
 		if err := Prepare(ctx, f.DB); err != nil {
 			return Chunk{Through: after}, err
@@ -119,11 +122,9 @@ func (f *File) ReadChunk(ctx context.Context, peer string, after int64, limit in
 		f.prepared = true
 	}
 	ch, err := ReadChunk(ctx, f.DB, peer, after, limit)
-	if err == nil && (ch.Through == after || !f.acked) {
-		// The reader committed this log through after: an acknowledgement,
-		// recorded at the start and the end of a pull.
-		err = peers.Acked(ctx, f.DB, peer, after)
-		f.acked = true
+	if err == nil && acked > f.acked {
+		err = peers.Acked(ctx, f.DB, peer, acked)
+		f.acked = acked
 	}
 	if err == nil && ch.Through == after {
 		err = peers.Succeeded(ctx, f.DB, peer, "", time.Now())
@@ -241,12 +242,46 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 	if err != nil {
 		return total, err
 	}
+	// Every read acknowledges what is committed; sentAck is the greatest
+	// acknowledgement a read carried.
+	committed, sentAck := cursor, int64(-1)
+	// The next chunk is read while one applies: the source's reading and
+	// the network overlap the local writes.
+	type fetched struct {
+		after int64
+		ch    Chunk
+		err   error
+	}
+	var ahead chan fetched // the read in flight, if any
+	defer func() {
+		if ahead != nil {
+			<-ahead // the source is not used after Pull returns
+		}
+	}()
+	prefetch := func(after int64) {
+		ahead, sentAck = make(chan fetched, 1), committed
+		go func(c chan<- fetched, acked int64) {
+			ch, err := src.ReadChunk(ctx, dstID, after, acked, limit)
+			c <- fetched{after, ch, err}
+		}(ahead, committed)
+	}
+	readAt := func(after int64) (Chunk, error) {
+		if ahead != nil {
+			f := <-ahead
+			ahead = nil
+			if f.after == after {
+				return f.ch, f.err
+			}
+		}
+		sentAck = committed
+		return src.ReadChunk(ctx, dstID, after, committed, limit)
+	}
 	// A chunk is read before the write transaction that applies it
 	// begins: no write lock is held while the source answers, except
 	// between the chunks of one epoch.
 	read := func() (Chunk, error) {
 		for {
-			ch, err := src.ReadChunk(ctx, dstID, cursor, limit)
+			ch, err := readAt(cursor)
 			var pruned *PrunedError
 			if !errors.As(err, &pruned) {
 				return ch, err
@@ -258,8 +293,16 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 			cursor = pruned.Through
 		}
 	}
-	for {
+	// read, then start reading what follows the chunk.
+	readAndPrefetch := func() (Chunk, error) {
 		ch, err := read()
+		if err == nil && ch.Through != cursor {
+			prefetch(ch.Through)
+		}
+		return ch, err
+	}
+	for {
+		ch, err := readAndPrefetch()
 		if err != nil {
 			return total, err
 		}
@@ -272,6 +315,9 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 			if ch.Through == cursor {
 				res, err := s.Commit(ctx, srcID, cursor)
 				total.Add(res)
+				if err == nil && cursor > sentAck {
+					_, err = src.ReadChunk(ctx, dstID, cursor, cursor, 1) // acknowledge the last commit
+				}
 				return total, err
 			}
 			if err := s.Apply(ctx, ch.Changes); err != nil {
@@ -282,7 +328,7 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 			if ch.EpochEnd {
 				break
 			}
-			if ch, err = read(); err != nil {
+			if ch, err = readAndPrefetch(); err != nil {
 				s.Rollback()
 				return total, err
 			}
@@ -291,6 +337,7 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 		if err != nil {
 			return total, err
 		}
+		committed = cursor
 		total.Add(res)
 	}
 }
