@@ -27,21 +27,9 @@ func cloneCommand() *ucli.Command {
 				return usageError("clone takes two arguments, the peer's URL and the new database file; got %d", c.NArg())
 			}
 			url, path := c.Args().Get(0), c.Args().Get(1)
-			log, err := logger(c)
+			peer, err := remote(c, url)
 			if err != nil {
 				return err
-			}
-			tok, err := token(c)
-			if err != nil {
-				return err
-			}
-			tlsConfig, err := clientTLS(c)
-			if err != nil {
-				return err
-			}
-			peer, err := shipper.NewRemote(url, shipper.RemoteConfig{Token: tok, TLS: tlsConfig, Logger: log})
-			if err != nil {
-				return usageError("%v", err)
 			}
 			var bar *progressbar.ProgressBar
 			var progress func(int64) io.Writer

@@ -43,6 +43,34 @@ func token(c *ucli.Context) (string, error) {
 	return os.Getenv("TRIGSYNC_TOKEN"), nil
 }
 
+// remoteConfig says, from the flags, how to reach peers: the token, TLS,
+// the logger.
+func remoteConfig(c *ucli.Context) (shipper.RemoteConfig, error) {
+	log, err := logger(c)
+	if err != nil {
+		return shipper.RemoteConfig{}, err
+	}
+	tok, err := token(c)
+	if err != nil {
+		return shipper.RemoteConfig{}, err
+	}
+	tlsConfig, err := clientTLS(c)
+	return shipper.RemoteConfig{Token: tok, TLS: tlsConfig, Logger: log}, err
+}
+
+// remote is the peer at url, reached as remoteConfig says.
+func remote(c *ucli.Context, url string) (*shipper.Remote, error) {
+	cfg, err := remoteConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	r, err := shipper.NewRemote(url, cfg)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return r, nil
+}
+
 func serveCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "serve",
@@ -59,19 +87,12 @@ func serveCommand() *ucli.Command {
 			&ucli.DurationFlag{Name: "gc-interval", Value: time.Hour, Usage: "prune the log this often (trigsync gc); 0: never", EnvVars: env("gc-interval")},
 		),
 		Action: func(c *ucli.Context) error {
-			log, err := logger(c)
+			peerCfg, err := remoteConfig(c)
 			if err != nil {
 				return err
 			}
-			tok, err := token(c)
-			if err != nil {
-				return err
-			}
+			log, tok := peerCfg.Logger, peerCfg.Token
 			serverTLS, err := serverTLS(c)
-			if err != nil {
-				return err
-			}
-			peerTLS, err := clientTLS(c)
 			if err != nil {
 				return err
 			}
@@ -97,7 +118,7 @@ func serveCommand() *ucli.Command {
 			}
 			loop := &shipper.Loop{DB: db, Pull: c.Duration("pull-interval"), Apply: srv.ApplyOptions(), Logger: log, Observe: m.Observe}
 			for _, u := range c.StringSlice("peer") {
-				r, err := shipper.NewRemote(u, shipper.RemoteConfig{Token: tok, TLS: peerTLS, Logger: log})
+				r, err := shipper.NewRemote(u, peerCfg)
 				if err != nil {
 					ln.Close()
 					return usageError("--peer: %v", err)

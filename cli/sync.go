@@ -75,23 +75,11 @@ func syncCommand() *ucli.Command {
 
 // syncRemote pushes to and pulls from a node running trigsync serve.
 func syncRemote(c *ucli.Context, db *sqlx.DB, path, peerURL string, opts applier.Options) error {
-	log, err := logger(c)
+	peer, err := remote(c, peerURL)
 	if err != nil {
 		return err
 	}
-	tok, err := token(c)
-	if err != nil {
-		return err
-	}
-	tlsConfig, err := clientTLS(c)
-	if err != nil {
-		return err
-	}
-	remote, err := shipper.NewRemote(peerURL, shipper.RemoteConfig{Token: tok, TLS: tlsConfig, Logger: log})
-	if err != nil {
-		return usageError("%v", err)
-	}
-	s, err := shipper.SyncRemote(c.Context, db, remote, opts)
+	s, err := shipper.SyncRemote(c.Context, db, peer, opts)
 	if err != nil {
 		return fmt.Errorf("sync %s with %s: %w", path, peerURL, err)
 	}
