@@ -237,13 +237,8 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/vnd.sqlite3")
 	w.Header().Set(shipper.SnapshotSizeHeader, strconv.FormatInt(fi.Size(), 10))
-	var out io.Writer = w
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		w.Header().Set("Content-Encoding", "gzip")
-		gz := gzip.NewWriter(w)
-		defer gz.Close()
-		out = gz
-	}
+	out, done := compressed(w, r)
+	defer done()
 	if _, err := io.Copy(out, f); err != nil {
 		s.cfg.Logger.Warn("send snapshot", "err", err)
 	}
@@ -397,13 +392,8 @@ func status(err error) int {
 // reply writes v as JSON, gzip-compressed when the client accepts it.
 func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	var out io.Writer = w
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		w.Header().Set("Content-Encoding", "gzip")
-		gz := gzip.NewWriter(w)
-		defer gz.Close()
-		out = gz
-	}
+	out, done := compressed(w, r)
+	defer done()
 	if err := json.NewEncoder(out).Encode(v); err != nil {
 		s.cfg.Logger.Warn("write response", "err", err)
 	}
@@ -418,4 +408,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err erro
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+// compressed is where a response body goes: through gzip when the client
+// accepts it. done ends the gzip stream.
+func compressed(w http.ResponseWriter, r *http.Request) (out io.Writer, done func()) {
+	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		return w, func() {}
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	gz := gzip.NewWriter(w)
+	return gz, func() { gz.Close() }
 }
