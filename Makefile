@@ -36,9 +36,12 @@ cross:
 	GOOS=linux GOARCH=arm GOARM=7 go build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o dist/trigsync-linux-armv7 ./cmd/trigsync
 
 # Benchmarks: each reports trigsync/plain throughput measured in the same
-# run; scripts/bench-ratios prints the medians (docs/BENCHMARKS.md).
+# run; scripts/bench-ratios prints the medians (docs/BENCHMARKS.md). The
+# transport benchmarks run real processes on loopback once each
+# (TRIGSYNC_BENCH_ROWS=N scales their million rows down).
 bench:
-	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
+	go test -run '^$$' -bench . -skip Transport -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
+	go test -run '^$$' -bench Transport -benchtime 1x -count 1 -timeout 30m ./e2e | tee -a bench.out
 	scripts/bench-ratios bench.out
 
 # Coverage-guided fuzzing of everything that parses peer input; the seed
