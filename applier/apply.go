@@ -15,6 +15,7 @@ import (
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/hlc"
 	"github.com/trigsync/trigsync/lww"
+	"github.com/trigsync/trigsync/peers"
 	"github.com/trigsync/trigsync/schema"
 )
 
@@ -659,6 +660,10 @@ func (a *applier) finish(ctx context.Context, b Batch) error {
 		if _, err := a.tx.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, pulled_seq) VALUES (?, ?)
 			ON CONFLICT (node) DO UPDATE SET pulled_seq = max(pulled_seq, excluded.pulled_seq)`, peer, b.Through); err != nil {
 			return fmt.Errorf("store peer progress: %w", err)
+		}
+		// An exchange with the peer succeeded, in this commit: no other.
+		if err := peers.Succeeded(ctx, a.tx, b.Peer, "", time.Now()); err != nil {
+			return err
 		}
 	}
 	if err := a.st.flush(ctx); err != nil {

@@ -17,7 +17,7 @@ import (
 type Loop struct {
 	DB     *sqlx.DB
 	Peers  []*Remote
-	Poll   time.Duration // how often to look for new log rows; 0: 100 ms
+	Poll   time.Duration // how often to look for new log rows; 0: 25 ms
 	Pull   time.Duration // how often to pull; 0: 5 s
 	Apply  applier.Options
 	Logger *slog.Logger
@@ -31,7 +31,7 @@ type Loop struct {
 func (l *Loop) Run(ctx context.Context) {
 	poll, pull := l.Poll, l.Pull
 	if poll == 0 {
-		poll = 100 * time.Millisecond
+		poll = 25 * time.Millisecond
 	}
 	if pull == 0 {
 		pull = 5 * time.Second

@@ -169,18 +169,8 @@ func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResul
 	if err := peers.Acked(ctx, local, peer, cur.Through); err != nil {
 		return res, err
 	}
-	first, err := ReadChunk(ctx, local, peer, cur.Through, 1)
-	var pruned *PrunedError
-	if errors.As(err, &pruned) {
-		// The cursor points into history this node pruned: go on from
-		// where the pruning ended if the peer lacks none of it.
-		if err := lacks(cur.Have, pruned, localID, "peer "+peer); err != nil {
-			return res, err
-		}
-		cur.Through = pruned.Through
-		first, err = ReadChunk(ctx, local, peer, cur.Through, 1)
-	}
-	if err != nil || first.Through == cur.Through {
+	send, err := r.anything(ctx, local, localID, peer, &cur.Through, cur.Have, limit)
+	if err != nil || !send {
 		return PushResult{Through: cur.Through}, err // nothing to send: no request
 	}
 	body := func() (io.Reader, error) {
@@ -194,12 +184,38 @@ func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResul
 	return res, peers.Acked(ctx, local, peer, res.Through)
 }
 
+// anything reports whether local's log after *from holds a change the
+// peer lacks: its version vector have does not cover it, and the peer did
+// not make it. (A node that just applied a peer's push has grown its log
+// with nothing to send back.) When *from points into history this node
+// pruned, it moves to where the pruning ended if the peer lacks none of it.
+func (r *Remote) anything(ctx context.Context, local *sqlx.DB, localID, peer string, from *int64, have map[string]int64, limit int) (bool, error) {
+	for after := *from; ; {
+		ch, err := ReadChunk(ctx, local, peer, after, limit)
+		var pruned *PrunedError
+		if errors.As(err, &pruned) {
+			if err := lacks(have, pruned, localID, "peer "+peer); err != nil {
+				return false, err
+			}
+			*from, after = pruned.Through, pruned.Through
+			continue
+		}
+		if err != nil || ch.Through == after {
+			return false, err
+		}
+		if slices.ContainsFunc(ch.Changes, func(c changelog.Change) bool { return c.OriginSeq > have[c.Origin] }) {
+			return true, nil
+		}
+		after = ch.Through
+	}
+}
+
 // writeChunks writes the push body: the sender's node id, then its log
 // from seq after, a chunk a line, gzip-compressed. It leaves out the
 // changes the peer's version vector have says it holds (in a hub and its
 // spokes, what a spoke received through the hub does not go back to it).
 func writeChunks(ctx context.Context, w io.Writer, local *sqlx.DB, localID, peer string, after int64, limit int, have map[string]int64) error {
-	gz := gzip.NewWriter(w)
+	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed) // CPU is scarcer than loopback or LAN bandwidth
 	enc := json.NewEncoder(gz)
 	if err := enc.Encode(map[string]string{"node": localID}); err != nil {
 		return err
