@@ -34,6 +34,14 @@ func resetNodeIDCommand() *ucli.Command {
 			if err := tx.Commit(); err != nil {
 				return fmt.Errorf("reset node id of %s: %w", path, err)
 			}
+			var mode string
+			if err := db.GetContext(c.Context, &mode, `PRAGMA journal_mode`); err == nil && mode != "wal" {
+				if log, err := logger(c); err == nil {
+					log.Warn("the copy is not in WAL mode (VACUUM INTO and the backup API make rollback-journal files); "+
+						"beside serve, readers and writers wait less in WAL mode: sqlite3 "+path+" 'PRAGMA journal_mode=WAL'",
+						"database", path, "journal_mode", mode)
+				}
+			}
 			_, err = fmt.Fprintf(c.App.Writer, "node id of %s: %s (was %s)\n", path, fresh, old)
 			return err
 		},
