@@ -165,14 +165,7 @@ func nodeID(t *testing.T, db string) string {
 // TestARM64UnderQEMU runs the static linux/arm64 build under qemu: install
 // on a database, capture a write made by the sqlite3 shell, decode it.
 func TestARM64UnderQEMU(t *testing.T) {
-	qemu := need(t, "qemu-aarch64-static")
-	arm := os.Getenv("TRIGSYNC_ARM64")
-	if arm == "" {
-		arm = filepath.Join(t.TempDir(), "trigsync-arm64")
-		if err := build(arm, "arm64"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	qemu, arm := arm64(t)
 	if out, _ := exec.Command("file", arm).Output(); len(out) > 0 && !strings.Contains(string(out), "statically linked") {
 		t.Fatalf("the arm64 binary must be static: %s", out)
 	}

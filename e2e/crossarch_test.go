@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,14 +11,7 @@ import (
 // concurrent edits of different columns of one row — converge; both
 // builds decode the device's log alike.
 func TestARM64DeviceSyncsWithAMD64Hub(t *testing.T) {
-	qemu := need(t, "qemu-aarch64-static")
-	arm := os.Getenv("TRIGSYNC_ARM64")
-	if arm == "" {
-		arm = filepath.Join(t.TempDir(), "trigsync-arm64")
-		if err := build(arm, "arm64"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	qemu, arm := arm64(t)
 	if r := run(t, nil, qemu, arm, "version"); !strings.Contains(r.stdout, "linux/arm64") {
 		t.Fatalf("version under qemu: %q %s", r.stdout, r.stderr)
 	}

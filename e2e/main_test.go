@@ -49,6 +49,20 @@ func build(out, arch string) error {
 	return nil
 }
 
+// arm64 returns qemu-aarch64-static and the static linux/arm64 trigsync:
+// TRIGSYNC_ARM64 (what make cross built), or one built for the test.
+func arm64(t *testing.T) (qemu, binary string) {
+	t.Helper()
+	qemu = need(t, "qemu-aarch64-static")
+	if binary = os.Getenv("TRIGSYNC_ARM64"); binary == "" {
+		binary = filepath.Join(t.TempDir(), "trigsync-arm64")
+		if err := build(binary, "arm64"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return qemu, binary
+}
+
 // need finds a tool; without it the test fails in CI and is skipped elsewhere.
 func need(t *testing.T, tool string) string {
 	t.Helper()
