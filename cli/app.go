@@ -69,7 +69,8 @@ func Run(ctx context.Context, version string, args []string, stdout, stderr io.W
 	case errors.As(err, &coder):
 		code = coder.ExitCode()
 	case errors.Is(err, triggers.ErrNoPrimaryKey), errors.Is(err, triggers.ErrNotInstalled),
-		errors.Is(err, migrations.ErrTooNew), errors.Is(err, errBusy), errors.Is(err, shipper.ErrRecloneNeeded):
+		errors.Is(err, migrations.ErrTooNew), errors.Is(err, errBusy), errors.Is(err, shipper.ErrRecloneNeeded),
+		errors.Is(err, triggers.ErrSchemaDrift):
 		code = ExitRefused
 	}
 	if msg := err.Error(); msg != "" {

@@ -45,3 +45,29 @@ func TestChangesPrintsUpToLimit(t *testing.T) {
 		t.Fatalf("changes --limit %d printed %d of the log's %d changes", rows, n, rows)
 	}
 }
+
+// TestHandMadeDDLStopsShipping: after an ALTER TABLE made by hand, whose
+// new column the triggers do not capture, sync refuses to ship (exit 3,
+// naming the table and the way out) instead of shipping part of the
+// writes; `trigsync install` records the new layout and the column
+// replicates.
+func TestHandMadeDDLStopsShipping(t *testing.T) {
+	nodes := newReplicas(t, noteTable, "a", "b")
+	a, b := nodes[0], nodes[1]
+	shell(t, a, `ALTER TABLE note ADD COLUMN tag TEXT; INSERT INTO note VALUES ('1', 'x', 1, 'tagged by hand')`)
+	shell(t, b, `ALTER TABLE note ADD COLUMN tag TEXT`)
+	trigsync(t, "install", b)
+	r := run(t, nil, binary, "sync", a, "--peer", b)
+	if r.code != 3 || !strings.Contains(r.stderr, `"note" changed since install`) || !strings.Contains(r.stderr, "trigsync install") {
+		t.Fatalf("sync after a hand-made ALTER: exit %d: %s", r.code, r.stderr)
+	}
+	if got := shell(t, b, `SELECT count(*) FROM note`); got != "0\n" {
+		t.Fatalf("b got %s rows from a drifted node", got)
+	}
+	trigsync(t, "install", a)
+	shell(t, a, `UPDATE note SET tag = 'captured' WHERE id = '1'`)
+	trigsync(t, "sync", a, "--peer", b)
+	if got := shell(t, b, `SELECT id, tag FROM note`); got != "1|captured\n" {
+		t.Fatalf("b has %q", got)
+	}
+}

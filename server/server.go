@@ -26,6 +26,7 @@ import (
 	"github.com/trigsync/trigsync/migrations"
 	"github.com/trigsync/trigsync/peers"
 	"github.com/trigsync/trigsync/shipper"
+	"github.com/trigsync/trigsync/triggers"
 )
 
 // Limits of one request.
@@ -175,6 +176,10 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 			Error string `json:"error"`
 			*shipper.PrunedError
 		}{fmt.Sprintf("%v: seq %d was pruned; see pruned for what a caller must already have", pruned, after), pruned})
+		return
+	}
+	if errors.Is(err, triggers.ErrSchemaDrift) {
+		s.fail(w, r, http.StatusConflict, err)
 		return
 	}
 	if err != nil {

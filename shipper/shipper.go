@@ -20,6 +20,7 @@ import (
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/peers"
+	"github.com/trigsync/trigsync/triggers"
 )
 
 // DefaultChunkRows is how many log rows are read and held at once; a
@@ -175,6 +176,11 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 			return ch, err
 		}
 		return ch, &PrunedError{Through: pruned, Vector: v}
+	}
+	// A table changed by hand may have writes its triggers miss: ship
+	// nothing rather than part of them.
+	if err := triggers.CheckDrift(ctx, tx); err != nil {
+		return ch, err
 	}
 	integrated, err := applier.IntegratedThrough(ctx, tx)
 	if err != nil {

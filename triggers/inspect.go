@@ -3,6 +3,9 @@ package triggers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 
@@ -83,4 +86,38 @@ func Inspect(ctx context.Context, q sqlx.QueryerContext) (State, error) {
 		s.Tables = append(s.Tables, ts)
 	}
 	return s, nil
+}
+
+// ErrSchemaDrift means a replicated table changed outside trigsync: its
+// triggers may no longer capture every column.
+var ErrSchemaDrift = errors.New("schema changed outside trigsync")
+
+// CheckDrift fails with ErrSchemaDrift, naming the tables, when a
+// replicated table's schema differs from the description its triggers
+// were made for, or the table is gone.
+func CheckDrift(ctx context.Context, q sqlx.QueryerContext) error {
+	active, err := changelog.ActiveDescriptions(ctx, q)
+	if err != nil || len(active) == 0 {
+		return err
+	}
+	tables, err := schema.Tables(ctx, q)
+	if err != nil {
+		return err
+	}
+	live := map[string]schema.Table{}
+	for _, t := range tables {
+		live[t.Name] = t
+	}
+	var drifted []string
+	for name, d := range active {
+		if t, ok := live[name]; !ok || changelog.Describe(t).Fingerprint != d.Fingerprint {
+			drifted = append(drifted, schema.Quote(name))
+		}
+	}
+	if len(drifted) == 0 {
+		return nil
+	}
+	slices.Sort(drifted)
+	return fmt.Errorf("%w: %s changed since install (ALTER or DROP by hand?); this node ships no change until `trigsync install` records the new layout",
+		ErrSchemaDrift, strings.Join(drifted, ", "))
 }
