@@ -41,6 +41,9 @@ func (l *Loop) Run(ctx context.Context) {
 		observe = func(string, applier.Result, error) {}
 	}
 	pushed := make([]int64, len(l.Peers)) // the log's last seq when each peer was last pushed to
+	// After a failed push, the next waits: 1 s, doubling up to a minute.
+	backoff := make([]time.Duration, len(l.Peers))
+	retryAt := make([]time.Time, len(l.Peers))
 	nextPull := time.Now()
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
@@ -50,13 +53,15 @@ func (l *Loop) Run(ctx context.Context) {
 			l.Logger.Warn("read the log", "err", err)
 		}
 		for i, p := range l.Peers {
-			if last > pushed[i] {
+			if last > pushed[i] && !time.Now().Before(retryAt[i]) {
 				res, err := p.Push(ctx, l.DB, DefaultChunkRows)
 				observe("push", res.Result, err)
 				if err != nil {
-					l.Logger.Warn("push", "peer", p.base, "err", p.record(ctx, l.DB, err))
+					backoff[i] = min(max(2*backoff[i], time.Second), time.Minute)
+					retryAt[i] = time.Now().Add(backoff[i])
+					l.Logger.Warn("push", "peer", p.base, "err", p.record(ctx, l.DB, err), "retry_in", backoff[i])
 				} else {
-					pushed[i] = last
+					backoff[i], pushed[i] = 0, last
 					if res.Applied > 0 {
 						l.Logger.Info("pushed", "peer", p.base, "applied", res.Applied, "conflicts", res.Conflicts, "held", res.Held)
 					}
