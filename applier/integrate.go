@@ -24,9 +24,9 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 	if _, err := changelog.Stamp(ctx, tx); err != nil {
 		return err
 	}
-	var done int64
-	if err := tx.GetContext(ctx, &done, `SELECT value FROM _trigsync_meta WHERE key = 'integrated_seq'`); err != nil {
-		return fmt.Errorf("integrate: read progress: %w", err)
+	done, err := IntegratedThrough(ctx, tx)
+	if err != nil {
+		return err
 	}
 	r, err := changelog.NewReader(ctx, tx)
 	if err != nil {

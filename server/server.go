@@ -155,6 +155,15 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, errors.New("after, acked and limit must be seqs (acked ≤ after) and a positive row count"))
 		return
 	}
+	// A table changed by hand: ship nothing (409).
+	if err := triggers.CheckDrift(r.Context(), s.cfg.DB); err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, triggers.ErrSchemaDrift) {
+			code = http.StatusConflict
+		}
+		s.fail(w, r, code, err)
+		return
+	}
 	// Stamp what was written since, and record that the caller committed
 	// this log through acked, unless another writer holds the lock (then
 	// a later pull does both).
@@ -176,10 +185,6 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 			Error string `json:"error"`
 			*shipper.PrunedError
 		}{fmt.Sprintf("%v: seq %d was pruned; see pruned for what a caller must already have", pruned, after), pruned})
-		return
-	}
-	if errors.Is(err, triggers.ErrSchemaDrift) {
-		s.fail(w, r, http.StatusConflict, err)
 		return
 	}
 	if err != nil {

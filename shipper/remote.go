@@ -162,6 +162,9 @@ func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResul
 	if err := r.do(ctx, http.MethodGet, "/v1/cursor?"+url.Values{"peer": {localID}}.Encode(), nil, &cur); err != nil {
 		return res, err
 	}
+	if err := shippable(ctx, local); err != nil {
+		return res, err
+	}
 	if err := Prepare(ctx, local); err != nil {
 		return res, err
 	}
