@@ -37,10 +37,12 @@ cross:
 
 # Benchmarks: each reports trigsync/plain throughput measured in the same
 # run; scripts/bench-ratios prints the medians (docs/BENCHMARKS.md). The
-# transport benchmarks run real processes on loopback once each
+# migration benchmark adds 10 columns a run (a table holds at most 2,000);
+# the transport benchmarks run real processes on loopback once each
 # (TRIGSYNC_BENCH_ROWS=N scales their million rows down).
 bench:
-	go test -run '^$$' -bench . -skip Transport -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
+	go test -run '^$$' -bench . -skip 'Transport|MigrateAddColumn' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
+	go test -run '^$$' -bench MigrateAddColumn -benchtime 10x -count $(BENCHCOUNT) ./applier | tee -a bench.out
 	go test -run '^$$' -bench Transport -benchtime 1x -count 1 -timeout 30m ./e2e | tee -a bench.out
 	scripts/bench-ratios bench.out
 

@@ -13,6 +13,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/ddl"
 	"github.com/trigsync/trigsync/hlc"
 	"github.com/trigsync/trigsync/lww"
 	"github.com/trigsync/trigsync/peers"
@@ -32,6 +33,7 @@ type Result struct {
 	Duplicates int `json:"duplicates"` // changes this node already had
 	Conflicts  int `json:"conflicts"`  // set aside: a constraint failed, or a notice was recorded
 	Held       int `json:"held"`       // set aside until this node's schema knows their table or column
+	Dropped    int `json:"dropped"`    // made on an older schema version: cells of dropped columns, or all of a dropped table's change, left out
 }
 
 // Add adds o's counts to r.
@@ -40,6 +42,7 @@ func (r *Result) Add(o Result) {
 	r.Duplicates += o.Duplicates
 	r.Conflicts += o.Conflicts
 	r.Held += o.Held
+	r.Dropped += o.Dropped
 }
 
 // DefaultMaxClockSkew is how far ahead of this node's clock a stamp may be
@@ -184,6 +187,12 @@ type applier struct {
 	log      *changelog.Appender
 	horizon  hlc.Timestamp // stamps above it are held; 0: no limit
 	open     bool          // a conflict may be open: look for one before applying a row's change
+	// The schema versions applied here (docs/MIGRATIONS.md): the greatest,
+	// each by number, and the statements of those a translation parsed.
+	version    int64
+	migrations map[int64]changelog.AppliedMigration
+	steps      map[int64][]ddl.Statement
+	migrated   bool // a schema version was applied since retry last looked at the held changes
 	// postponed holds the changes a FOREIGN KEY refused, in batch order.
 	postponed []postponed
 }
@@ -200,26 +209,13 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	if err != nil {
 		return nil, err
 	}
-	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), descs: map[string]changelog.Description{}, tables: map[string]schema.Table{}, hwm: map[int64]int64{},
+	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), hwm: map[int64]int64{},
 		inserts: map[string]insertText{}, heldFrom: map[string]bool{}}
 	if a.local, err = changelog.NodeID(ctx, tx); err != nil {
 		return nil, err
 	}
-	active, err := changelog.ActiveDescriptions(ctx, tx)
-	if err != nil {
+	if err := a.loadSchema(ctx); err != nil {
 		return nil, err
-	}
-	for name, d := range active {
-		a.descs[strings.ToLower(name)] = d
-	}
-	tables, err := schema.Tables(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range tables {
-		if t.Kind == schema.KindTable {
-			a.tables[strings.ToLower(t.Name)] = t
-		}
 	}
 	var vv []struct {
 		Node int64 `db:"node"`
@@ -278,7 +274,24 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		return nil
 	}
 	a.hwm[origin] = c.OriginSeq
-	d, t, problem := a.check(c)
+	if c.Op == changelog.Schema {
+		return a.applyMigration(ctx, c, res)
+	}
+	c, lost, gone, problem, err := a.translate(c)
+	if err != nil {
+		return err
+	}
+	if lost {
+		res.Dropped++
+	}
+	if gone {
+		return nil
+	}
+	var d changelog.Description
+	var t schema.Table
+	if problem == "" {
+		d, t, problem = a.check(c)
+	}
 	if problem == "" {
 		if problem, err = a.waiting(ctx, c, 0); err != nil {
 			return err
@@ -315,11 +328,41 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 // the local schema, or its stamp is too far ahead of this node's clock.
 func (a *applier) check(c changelog.Change) (changelog.Description, schema.Table, string) {
 	d, t, problem := a.resolve(c)
-	if problem == "" && a.horizon != 0 && c.HLC > a.horizon {
-		problem = fmt.Sprintf("stamped %s: ahead of this node's clock by more than the allowed skew (up to %s)",
-			c.HLC.Time().Format(time.RFC3339), a.horizon.Time().Format(time.RFC3339))
+	if problem == "" {
+		problem = a.ahead(c)
 	}
 	return d, t, problem
+}
+
+// ahead says whether a change's stamp is too far ahead of this node's clock.
+func (a *applier) ahead(c changelog.Change) string {
+	if a.horizon != 0 && c.HLC > a.horizon {
+		return fmt.Sprintf("stamped %s: ahead of this node's clock by more than the allowed skew (up to %s)",
+			c.HLC.Time().Format(time.RFC3339), a.horizon.Time().Format(time.RFC3339))
+	}
+	return ""
+}
+
+// applyMigration applies a received schema version, or holds it.
+func (a *applier) applyMigration(ctx context.Context, c changelog.Change, res *Result) error {
+	problem := a.ahead(c)
+	var err error
+	if problem == "" {
+		problem, err = a.waiting(ctx, c, 0)
+	}
+	if err == nil && problem == "" {
+		problem, err = a.tryMigration(ctx, c, res)
+	}
+	switch {
+	case err != nil:
+		return err
+	case problem != "":
+		res.Held++
+		return a.setAside(ctx, "held", c, problem)
+	case a.migrated: // the changes that waited for this version apply now
+		return a.retry(ctx, []string{"held"}, nil, false, res)
+	}
+	return nil
 }
 
 // mergeOne merges a change. A write the database refuses for its data (a

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/schema"
 )
 
 // Conflict is a change the applier set aside.
@@ -47,6 +48,16 @@ func Conflicts(ctx context.Context, q sqlx.QueryerContext) ([]Conflict, error) {
 // appended to the log like any received change; a failed one (kind
 // "error") was logged when it arrived.
 func (a *applier) retry(ctx context.Context, kinds []string, ids []int64, release bool, res *Result) error {
+	for {
+		a.migrated = false
+		if err := a.retryOnce(ctx, kinds, ids, release, res); err != nil || !a.migrated {
+			return err
+		}
+		// A schema version applied: the changes it held may apply now.
+	}
+}
+
+func (a *applier) retryOnce(ctx context.Context, kinds []string, ids []int64, release bool, res *Result) error {
 	var rows []struct {
 		ID     int64  `db:"id"`
 		Kind   string `db:"kind"`
@@ -64,18 +75,41 @@ func (a *applier) retry(ctx context.Context, kinds []string, ids []int64, releas
 		if err := json.Unmarshal([]byte(r.Change), &c); err != nil {
 			return fmt.Errorf("conflict %d: %w", r.ID, err)
 		}
-		d, t, problem := a.check(c)
-		if release && problem != "" {
-			d, t, problem = a.resolve(c)
+		if c.Op == changelog.Schema {
+			if err := a.retryMigration(ctx, r.ID, c, release, res); err != nil {
+				return err
+			}
+			continue
+		}
+		c, lost, gone, problem, err := a.translate(c)
+		if err != nil {
+			return err
+		}
+		if gone {
+			res.Dropped++
+			if err := a.resolveConflict(ctx, r.ID, "dropped by a migration"); err != nil {
+				return err
+			}
+			continue
+		}
+		var d changelog.Description
+		var t schema.Table
+		if problem == "" {
+			d, t, problem = a.check(c)
+			if release && problem != "" {
+				d, t, problem = a.resolve(c)
+			}
 		}
 		if problem == "" {
-			var err error
 			if problem, err = a.waiting(ctx, c, r.ID); err != nil {
 				return err
 			}
 		}
 		if problem != "" {
 			continue
+		}
+		if lost {
+			res.Dropped++
 		}
 		_, refused, err := a.mergeOne(ctx, d, t, c)
 		if err != nil {
@@ -99,6 +133,25 @@ func (a *applier) retry(ctx context.Context, kinds []string, ids []int64, releas
 		}
 	}
 	return nil
+}
+
+// retryMigration applies a held schema version once nothing holds it.
+func (a *applier) retryMigration(ctx context.Context, id int64, c changelog.Change, release bool, res *Result) error {
+	problem := ""
+	if !release {
+		problem = a.ahead(c)
+	}
+	var err error
+	if problem == "" {
+		problem, err = a.waiting(ctx, c, id)
+	}
+	if err == nil && problem == "" {
+		problem, err = a.tryMigration(ctx, c, res)
+	}
+	if err != nil || problem != "" {
+		return err
+	}
+	return a.resolveConflict(ctx, id, "applied")
 }
 
 func (a *applier) resolveConflict(ctx context.Context, id int64, how string) error {

@@ -66,6 +66,9 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 		}
 		byTable := map[string][]string{}
 		for _, c := range changes {
+			if c.Op == changelog.Schema {
+				continue // no row: a migration is in the schema already
+			}
 			t, ok := tables[c.Table]
 			if !ok {
 				if t, err = lookup(ctx, tx, c.Table); err != nil {
@@ -82,6 +85,9 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 		}
 		for _, c := range changes {
 			done = c.Seq
+			if c.Op == changelog.Schema {
+				continue
+			}
 			if err := integrateOne(ctx, st, incs, tables[c.Table], c); err != nil {
 				return fmt.Errorf("integrate change %d: %w", c.Seq, err)
 			}

@@ -19,11 +19,12 @@ import (
 // Op is the kind of row change.
 type Op string
 
-// The three row changes.
+// The three row changes, and a schema change.
 const (
 	Insert Op = "I"
 	Update Op = "U"
 	Delete Op = "D"
+	Schema Op = "S" // a migration: Change.Migration; no table, key or cells
 )
 
 // Cell is one column's value.
@@ -172,6 +173,11 @@ type Change struct {
 	// the change is integrated into the merge state.
 	Incarnation     hlc.Timestamp `json:"inc"`
 	IncarnationNode string        `json:"inc_node"`
+	// SchemaVersion is the schema version the change was made on: its
+	// names are that version's (docs/MIGRATIONS.md).
+	SchemaVersion int64 `json:"schema_version,omitempty"`
+	// Migration is the schema version an op Schema change makes.
+	Migration *Migration `json:"migration,omitempty"`
 }
 
 // fixedColumns is the number of columns Read selects before the masks.
@@ -353,6 +359,9 @@ func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (
 			return fail("inc_node: %v", err)
 		}
 	}
+	if c.Op == Schema {
+		return decodeMigration(c, raw[fixedColumns+r.masks:])
+	}
 	d, ok := r.descs[tbl]
 	if !ok {
 		if err := r.reload(ctx, q); err != nil {
@@ -365,7 +374,7 @@ func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (
 	if len(d.Columns) > r.values || (len(d.Columns)+MaskBits-1)/MaskBits > r.masks {
 		return fail("description of %s has %d columns, the log %d slots", schema.Quote(d.Table), len(d.Columns), r.values)
 	}
-	c.Table = d.Table
+	c.Table, c.SchemaVersion = d.Table, d.SchemaVersion
 	masks, values := raw[fixedColumns:fixedColumns+r.masks], raw[fixedColumns+r.masks:]
 	cell := func(slot int) (Cell, error) {
 		v, err := FromSQL(values[slot])
@@ -401,4 +410,19 @@ func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (
 		c.Set = append(c.Set, sc)
 	}
 	return c, nil
+}
+
+// decodeMigration reads the slots of an op Schema row: v0 the SQL, v1 the
+// version, v2 the checksum (docs/FORMAT.md).
+func decodeMigration(c Change, values []any) (Change, error) {
+	if len(values) >= 3 {
+		sql, ok1 := values[0].(string)
+		version, ok2 := values[1].(int64)
+		sum, ok3 := values[2].(string)
+		if ok1 && ok2 && ok3 {
+			c.Migration = &Migration{Version: version, SQL: sql, Checksum: sum}
+			return c, nil
+		}
+	}
+	return c, fmt.Errorf("changelog row %d: a schema change without its SQL, version and checksum", c.Seq)
 }

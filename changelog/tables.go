@@ -43,6 +43,9 @@ type Description struct {
 	Columns     []Column
 	Fingerprint string
 	Active      bool
+	// SchemaVersion is the schema version the layout belongs to: the
+	// changes written with it were made on that version.
+	SchemaVersion int64
 }
 
 // Describe returns the description of t as it is now (without an ID).
@@ -85,19 +88,21 @@ func (d Description) KeySlots() []int {
 // Descriptions returns every stored description by ID.
 func Descriptions(ctx context.Context, q sqlx.QueryerContext) (map[int64]Description, error) {
 	var rows []struct {
-		ID          int64  `db:"id"`
-		Name        string `db:"name"`
-		Columns     string `db:"columns"`
-		Fingerprint string `db:"fingerprint"`
-		Active      bool   `db:"active"`
+		ID            int64  `db:"id"`
+		Name          string `db:"name"`
+		Columns       string `db:"columns"`
+		Fingerprint   string `db:"fingerprint"`
+		Active        bool   `db:"active"`
+		SchemaVersion int64  `db:"schema_version"`
 	}
-	if err := sqlx.SelectContext(ctx, q, &rows,
-		`SELECT id, name, columns, fingerprint, active FROM _trigsync_tables`); err != nil {
+	// Every column, so that read-only commands also read the layout of
+	// metadata before version 4 (without schema_version).
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT * FROM _trigsync_tables`); err != nil {
 		return nil, fmt.Errorf("read table descriptions: %w", err)
 	}
 	out := make(map[int64]Description, len(rows))
 	for _, r := range rows {
-		d := Description{ID: r.ID, Table: r.Name, Fingerprint: r.Fingerprint, Active: r.Active}
+		d := Description{ID: r.ID, Table: r.Name, Fingerprint: r.Fingerprint, Active: r.Active, SchemaVersion: r.SchemaVersion}
 		if err := json.Unmarshal([]byte(r.Columns), &d.Columns); err != nil {
 			return nil, fmt.Errorf("table description %d of %s: %w", r.ID, schema.Quote(r.Name), err)
 		}
@@ -122,7 +127,8 @@ func ActiveDescriptions(ctx context.Context, q sqlx.QueryerContext) (map[string]
 }
 
 // Activate stores d as the active description of its table, deactivating the
-// table's previous one, and returns d with its new ID.
+// table's previous one, and returns d with its new ID and the database's
+// current schema version.
 func Activate(ctx context.Context, tx *sqlx.Tx, d Description) (Description, error) {
 	if err := Deactivate(ctx, tx, d.Table); err != nil {
 		return d, err
@@ -131,9 +137,12 @@ func Activate(ctx context.Context, tx *sqlx.Tx, d Description) (Description, err
 	if err != nil {
 		return d, fmt.Errorf("describe %s: %w", schema.Quote(d.Table), err)
 	}
+	if d.SchemaVersion, err = CurrentSchema(ctx, tx); err != nil {
+		return d, err
+	}
 	res, err := tx.ExecContext(ctx,
-		`INSERT INTO _trigsync_tables(name, columns, fingerprint, active) VALUES (?, ?, ?, 1)`,
-		d.Table, string(cols), d.Fingerprint)
+		`INSERT INTO _trigsync_tables(name, columns, fingerprint, active, schema_version) VALUES (?, ?, ?, 1, ?)`,
+		d.Table, string(cols), d.Fingerprint, d.SchemaVersion)
 	if err != nil {
 		return d, fmt.Errorf("store description of %s: %w", schema.Quote(d.Table), err)
 	}

@@ -96,7 +96,21 @@ func (a *Appender) Append(ctx context.Context, d Description, c Change, origin, 
 			cols, args = append(cols, MaskColumn(k)), append(args, m)
 		}
 	}
-	list := strings.Join(cols, ",")
+	return a.add(ctx, strings.Join(cols, ","), args)
+}
+
+// AppendMigration buffers change c of op Schema.
+func (a *Appender) AppendMigration(ctx context.Context, c Change, origin int64) error {
+	if c.Migration == nil {
+		return fmt.Errorf("append change to the log: a schema change without its migration")
+	}
+	m := c.Migration
+	return a.add(ctx, "hlc,epoch,tbl,op,origin,origin_seq,v0,v1,v2",
+		[]any{int64(c.HLC), c.Epoch, 0, string(Schema), origin, c.OriginSeq, m.SQL, m.Version, m.Checksum})
+}
+
+// add buffers one row of the listed columns.
+func (a *Appender) add(ctx context.Context, list string, args []any) error {
 	if a.rows > 0 && (list != a.cols || a.rows == appendBatch) {
 		if _, err := a.Flush(ctx); err != nil {
 			return err

@@ -13,6 +13,9 @@ import (
 	"github.com/jmoiron/sqlx"
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/ddl"
+	"github.com/trigsync/trigsync/evolve"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/migrations"
 	"github.com/trigsync/trigsync/shipper"
@@ -44,7 +47,7 @@ func New(version string, stdout, stderr io.Writer) *ucli.App {
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log `level`: debug, info, warn, error", EnvVars: env("log-level")},
 		},
 		Commands: []*ucli.Command{
-			installCommand(), uninstallCommand(), statusCommand(), changesCommand(),
+			installCommand(), uninstallCommand(), migrateCommand(), statusCommand(), changesCommand(),
 			syncCommand(), serveCommand(), cloneCommand(), gcCommand(), conflictsCommand(), resetNodeIDCommand(), demoCommand(), versionCommand(),
 		},
 		OnUsageError:   onUsageError,
@@ -70,7 +73,8 @@ func Run(ctx context.Context, version string, args []string, stdout, stderr io.W
 		code = coder.ExitCode()
 	case errors.Is(err, triggers.ErrNoPrimaryKey), errors.Is(err, triggers.ErrNotInstalled),
 		errors.Is(err, migrations.ErrTooNew), errors.Is(err, errBusy), errors.Is(err, shipper.ErrRecloneNeeded),
-		errors.Is(err, triggers.ErrSchemaDrift):
+		errors.Is(err, triggers.ErrSchemaDrift), errors.Is(err, ddl.ErrUnsupported), errors.Is(err, evolve.ErrRefused),
+		errors.Is(err, applier.ErrSchemaConflict):
 		code = ExitRefused
 	}
 	if msg := err.Error(); msg != "" {

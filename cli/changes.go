@@ -66,6 +66,8 @@ func changesCommand() *ucli.Command {
 				for _, ch := range changes {
 					if c.Bool("json") {
 						err = enc.Encode(ch)
+					} else if ch.Migration != nil {
+						_, err = fmt.Fprintf(c.App.Writer, "%d\t%s\t%s\tschema version %d\t%q\n", ch.Seq, ch.HLC, ch.Op, ch.Migration.Version, ch.Migration.SQL)
 					} else {
 						key, _ := ch.Key.MarshalJSON()
 						set, _ := ch.Set.MarshalJSON()

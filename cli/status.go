@@ -23,6 +23,7 @@ type Status struct {
 	Database        string                `json:"database"`
 	Format          int                   `json:"format"`
 	MetadataVersion int                   `json:"metadata_version"`
+	SchemaVersion   int64                 `json:"schema_version"` // the last migration applied (docs/MIGRATIONS.md)
 	NodeID          string                `json:"node_id"`
 	HLC             StatusHLC             `json:"hlc"`
 	Changelog       StatusChangelog       `json:"changelog"`
@@ -94,6 +95,11 @@ func statusCommand() *ucli.Command {
 					return err
 				}
 			}
+			if s.MetadataVersion >= 4 { // before, no migration
+				if s.SchemaVersion, err = changelog.CurrentSchema(c.Context, tx); err != nil {
+					return err
+				}
+			}
 			if s.Tables == nil {
 				s.Tables = []triggers.TableState{}
 			}
@@ -115,6 +121,7 @@ func printStatus(c *ucli.Context, s Status) error {
 	fmt.Fprintf(w, "database\t%s\n", s.Database)
 	fmt.Fprintf(w, "node id\t%s\n", s.NodeID)
 	fmt.Fprintf(w, "format\t%d (metadata version %d)\n", s.Format, s.MetadataVersion)
+	fmt.Fprintf(w, "schema version\t%d\n", s.SchemaVersion)
 	if s.HLC.Stamp == 0 {
 		fmt.Fprintf(w, "hlc\tnone yet: no change captured or received\n")
 	} else {
@@ -129,7 +136,7 @@ func printStatus(c *ucli.Context, s Status) error {
 	for _, t := range s.Tables {
 		note := ""
 		if t.Stale != "" {
-			note = "  STALE: " + t.Stale + "; run trigsync install"
+			note = "  STALE: " + t.Stale
 		}
 		fmt.Fprintf(w, "  %s\tkey (%s), %d columns%s\n", t.Name, strings.Join(t.PrimaryKey, ", "), t.Columns, note)
 	}
@@ -161,6 +168,16 @@ func printStatus(c *ucli.Context, s Status) error {
 	}
 	for warn, names := range warnings(tables) {
 		fmt.Fprintf(w, "warning\t%s: %s\n", strings.Join(names, ", "), warn)
+	}
+	var stale []string
+	for _, t := range s.Tables {
+		if t.Stale != "" {
+			stale = append(stale, t.Name)
+		}
+	}
+	if len(stale) > 0 {
+		fmt.Fprintf(w, "warning\t%s: changed outside trigsync; nothing ships until `trigsync migrate --adopt` (every node) or `trigsync install` (this node only) records it\n",
+			strings.Join(stale, ", "))
 	}
 	return w.Flush()
 }

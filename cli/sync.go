@@ -28,7 +28,8 @@ func syncCommand() *ucli.Command {
 		Description: "--peer is another database file (a copy on a USB stick, a laptop's copy) or\n" +
 			"the URL of a node running trigsync serve. Both end up with each other's\n" +
 			"changes, merged by per-column last-write-wins (docs/MERGE.md). Prints one\n" +
-			"line: sent, received, conflicts, held. Exits 0 only when both directions completed.",
+			"line: sent, received, conflicts, held (and dropped, when a migration dropped cells\n" +
+			"of older changes). Exits 0 only when both directions completed.",
 		Flags: append(append(append([]ucli.Flag{
 			&ucli.StringFlag{Name: "peer", Usage: "the peer: a database `FILE` or an http(s):// URL", Required: true, EnvVars: env("peer")},
 			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
@@ -87,9 +88,15 @@ func syncRemote(c *ucli.Context, db *sqlx.DB, path, peerURL string, opts applier
 }
 
 // printSummary writes the one line sync prints: what the peer applied,
-// what this node applied, and what either set aside.
+// what this node applied, and what either set aside; then, when a
+// migration dropped some, the changes made on an older schema that lost
+// cells or were dropped.
 func printSummary(w io.Writer, s shipper.Summary) error {
-	_, err := fmt.Fprintf(w, "sent %d, received %d, conflicts %d, held %d\n",
-		s.Sent.Applied, s.Received.Applied, s.Sent.Conflicts+s.Received.Conflicts, s.Sent.Held+s.Received.Held)
+	dropped := ""
+	if n := s.Sent.Dropped + s.Received.Dropped; n > 0 {
+		dropped = fmt.Sprintf(", dropped %d", n)
+	}
+	_, err := fmt.Fprintf(w, "sent %d, received %d, conflicts %d, held %d%s\n",
+		s.Sent.Applied, s.Received.Applied, s.Sent.Conflicts+s.Received.Conflicts, s.Sent.Held+s.Received.Held, dropped)
 	return err
 }

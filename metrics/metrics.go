@@ -37,6 +37,7 @@ type Metrics struct {
 	sent      prometheus.Counter
 	conflicts prometheus.Counter
 	held      prometheus.Counter
+	dropped   prometheus.Counter
 	errors    *prometheus.CounterVec
 }
 
@@ -55,13 +56,15 @@ func New(db *sqlx.DB, log *slog.Logger) *Metrics {
 			Help: "Changes set aside here as conflicts (see trigsync conflicts)."}),
 		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "trigsync_held_changes_total",
 			Help: "Changes held here: unknown table or column, a wild clock, a malformed change."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "trigsync_dropped_changes_total",
+			Help: "Changes made on an older schema version that lost cells of a dropped column, or all of a dropped table's change (docs/MIGRATIONS.md)."}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trigsync_errors_total",
 			Help: "Failed exchanges, by operation."}, []string{"op"}),
 	}
 	for _, op := range []string{Pull, Push, Serve, Received} {
 		m.errors.WithLabelValues(op)
 	}
-	m.reg.MustRegister(m.applied, m.sent, m.conflicts, m.held, m.errors,
+	m.reg.MustRegister(m.applied, m.sent, m.conflicts, m.held, m.dropped, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{db: db, log: log})
 	return m
@@ -80,6 +83,7 @@ func (m *Metrics) Observe(op string, res applier.Result, err error) {
 	m.applied.Add(float64(res.Applied))
 	m.conflicts.Add(float64(res.Conflicts))
 	m.held.Add(float64(res.Held))
+	m.dropped.Add(float64(res.Dropped))
 }
 
 // Handler serves the metrics in the Prometheus text format.

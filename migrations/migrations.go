@@ -90,6 +90,15 @@ var steps = [...]string{
 		node INTEGER PRIMARY KEY,
 		seq INTEGER NOT NULL);
 	INSERT INTO _trigsync_meta(key, value) VALUES ('pruned_seq', 0);`,
+	// 4: replicated schema changes (docs/MIGRATIONS.md): the schema
+	// versions applied, and the version each table description belongs to.
+	`CREATE TABLE _trigsync_schema(
+		version INTEGER PRIMARY KEY,
+		hlc INTEGER NOT NULL,
+		node TEXT NOT NULL,
+		sql TEXT NOT NULL,
+		checksum TEXT NOT NULL);
+	ALTER TABLE _trigsync_tables ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Latest is the metadata version this build of trigsync writes.

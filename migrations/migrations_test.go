@@ -5,7 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/internal/testutil"
 	"github.com/trigsync/trigsync/migrations"
 	"github.com/trigsync/trigsync/triggers"
@@ -75,5 +78,38 @@ func TestUpgradeMetadataV1(t *testing.T) {
 		if cs[i].HLC <= cs[i-1].HLC {
 			t.Fatalf("stamps after upgrade must go on increasing: %v then %v", cs[i-1].HLC, cs[i].HLC)
 		}
+	}
+}
+
+// TestUpgradeMetadataV3 upgrades a database of the transport release's
+// layout in place: the log written before (stamped, received from a peer,
+// and not stamped yet) still decodes, and a migration runs on it.
+func TestUpgradeMetadataV3(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", "metadata-v3.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := testutil.NewDB(t, string(dump))
+	if v, _ := migrations.Version(t.Context(), db); v != 3 {
+		t.Fatalf("fixture has metadata version %d", v)
+	}
+	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := migrations.Version(t.Context(), db); v != migrations.Latest {
+		t.Fatalf("metadata version %d after install", v)
+	}
+	cs := testutil.Changes(t, db)
+	if len(cs) != 6 || cs[2].Origin == cs[0].Origin || cs[2].Set[0].Value.Blob[0] != 0 ||
+		cs[4].Op != changelog.Delete || cs[5].Key[0].Value.Text != "d" || cs[5].SchemaVersion != 0 {
+		t.Fatalf("changes after upgrade: %+v", cs)
+	}
+	if _, err := applier.Migrate(t.Context(), db, `ALTER TABLE note ADD COLUMN tag TEXT`, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`INSERT INTO note VALUES ('e', 'after migrate', 5, 'x')`)
+	cs = testutil.Changes(t, db)
+	if last := cs[len(cs)-1]; len(cs) != 8 || cs[6].Op != changelog.Schema || last.SchemaVersion != 1 || last.Set[2].Column != "tag" {
+		t.Fatalf("changes after migrate: %+v", cs[6:])
 	}
 }

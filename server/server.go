@@ -393,6 +393,9 @@ func status(err error) int {
 	if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return http.StatusBadRequest
 	}
+	if errors.Is(err, applier.ErrSchemaConflict) { // not worth a retry
+		return http.StatusConflict
+	}
 	return http.StatusInternalServerError
 }
 

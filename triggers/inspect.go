@@ -44,7 +44,7 @@ func Inspect(ctx context.Context, q sqlx.QueryerContext) (State, error) {
 	if s.MetadataVersion == 0 {
 		return s, ErrNotInstalled
 	}
-	if s.Selection, err = storedSelection(ctx, q); err != nil {
+	if s.Selection, err = StoredSelection(ctx, q); err != nil {
 		return s, err
 	}
 	tables, err := schema.Tables(ctx, q)

@@ -47,13 +47,26 @@ type Report struct {
 // table's triggers up to date, in one transaction. A second run with the
 // same schema changes nothing.
 func Install(ctx context.Context, db *sqlx.DB, opts Options) (Report, error) {
-	var r Report
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
-		return r, fmt.Errorf("begin install: %w", err)
+		return Report{}, fmt.Errorf("begin install: %w", err)
 	}
 	defer tx.Rollback()
+	r, err := InstallTx(ctx, tx, opts)
+	if err != nil || opts.DryRun {
+		return r, err
+	}
+	if err := tx.Commit(); err != nil {
+		return r, fmt.Errorf("commit install: %w", err)
+	}
+	return r, nil
+}
 
+// InstallTx is Install inside the caller's transaction, which it leaves
+// open (DryRun is the caller's to honour).
+func InstallTx(ctx context.Context, tx *sqlx.Tx, opts Options) (Report, error) {
+	var r Report
+	var err error
 	if r.MigratedFrom, err = migrations.Migrate(ctx, tx); err != nil {
 		return r, err
 	}
@@ -144,13 +157,21 @@ func Install(ctx context.Context, db *sqlx.DB, opts Options) (Report, error) {
 		return r, ddl.err
 	}
 	r.Statements = ddl.done
-	if opts.DryRun {
-		return r, nil
-	}
-	if err := tx.Commit(); err != nil {
-		return r, fmt.Errorf("commit install: %w", err)
-	}
 	return r, nil
+}
+
+// DropTriggers removes trigsync's triggers, so that DDL the triggers name
+// (DROP COLUMN, say) can run; InstallTx makes them again.
+func DropTriggers(ctx context.Context, tx *sqlx.Tx) error {
+	existing, err := installedTriggers(ctx, tx)
+	if err != nil {
+		return err
+	}
+	ddl := &recorder{tx: tx}
+	for name := range existing {
+		ddl.exec(ctx, "DROP TRIGGER "+schema.Quote(name))
+	}
+	return ddl.err
 }
 
 // selection stores sel as the database's selection, or reads the stored one.
@@ -163,10 +184,12 @@ func selection(ctx context.Context, tx *sqlx.Tx, sel *Selection) (Selection, err
 		}
 		return *sel, nil
 	}
-	return storedSelection(ctx, tx)
+	return StoredSelection(ctx, tx)
 }
 
-func storedSelection(ctx context.Context, q sqlx.QueryerContext) (Selection, error) {
+// StoredSelection returns the selection the last install stored (every
+// table when none was given).
+func StoredSelection(ctx context.Context, q sqlx.QueryerContext) (Selection, error) {
 	var s Selection
 	var b string
 	err := sqlx.GetContext(ctx, q, &b, `SELECT value FROM _trigsync_meta WHERE key = 'selection'`)

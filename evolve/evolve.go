@@ -1,0 +1,147 @@
+// Package evolve changes the schema of a replicated database by a
+// migration (docs/MIGRATIONS.md): it checks each statement against the
+// local schema, runs it, makes the triggers and table descriptions anew
+// and records the schema version. The same code runs a migration made here
+// and one received from a peer, so that every node's schema takes the same
+// steps.
+package evolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/ddl"
+	"github.com/trigsync/trigsync/schema"
+	"github.com/trigsync/trigsync/triggers"
+)
+
+// ErrRefused means a migration cannot run on this database: a statement
+// names what does not exist, creates what does, or SQLite refused it.
+// Nothing of the migration was applied.
+var ErrRefused = errors.New("migration refused")
+
+// Apply runs migration m in tx, after the versions before it: it checks
+// and runs each statement, makes the triggers again (descriptions of the
+// tables that changed belong to m.Version) and records m. It returns the
+// statements run. On error the caller rolls back, to a savepoint or the
+// whole transaction: Apply may have run some statements.
+func Apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration) ([]ddl.Statement, error) {
+	return apply(ctx, tx, m, true)
+}
+
+// Adopt records migration m, whose statements were already made by hand,
+// and makes the triggers again.
+func Adopt(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration) ([]ddl.Statement, error) {
+	return apply(ctx, tx, m, false)
+}
+
+func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run bool) ([]ddl.Statement, error) {
+	if changelog.Checksum(m.SQL) != m.Checksum {
+		return nil, fmt.Errorf("%w: schema version %d: its checksum does not match its SQL", ErrRefused, m.Version)
+	}
+	stmts, err := ddl.Parse(m.SQL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: schema version %d: %w", ErrRefused, m.Version, err)
+	}
+	current, err := changelog.CurrentSchema(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if m.Version != current+1 {
+		return nil, fmt.Errorf("%w: schema version %d does not follow this database's version %d", ErrRefused, m.Version, current)
+	}
+	if err := changelog.RecordMigration(ctx, tx, m); err != nil {
+		return nil, err
+	}
+	// The triggers name every captured column: DROP COLUMN and RENAME need
+	// them out of the way. InstallTx below makes them again.
+	if err := triggers.DropTriggers(ctx, tx); err != nil {
+		return nil, err
+	}
+	for i, st := range stmts {
+		if !run {
+			break
+		}
+		if err := check(ctx, tx, st); err != nil {
+			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
+		}
+		if _, err := tx.ExecContext(ctx, st.SQL); err != nil {
+			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
+		}
+	}
+	if _, err := triggers.InstallTx(ctx, tx, triggers.Options{}); err != nil {
+		return nil, fmt.Errorf("%w: schema version %d: %w", ErrRefused, m.Version, err)
+	}
+	return stmts, nil
+}
+
+// check says why statement st cannot run on the schema as it is now.
+func check(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement) error {
+	tables, err := schema.Tables(ctx, q)
+	if err != nil {
+		return err
+	}
+	var table *schema.Table
+	for i, t := range tables {
+		if strings.EqualFold(t.Name, st.Table) {
+			table = &tables[i]
+		}
+	}
+	if st.Kind == ddl.CreateTable {
+		if table != nil {
+			return fmt.Errorf("%s %s exists", table.Kind, schema.Quote(table.Name))
+		}
+		return nil
+	}
+	if st.Kind != ddl.DropIndex && (table == nil || table.Kind != schema.KindTable) {
+		return fmt.Errorf("there is no table %s", schema.Quote(st.Table))
+	}
+	has := func(col string) bool { _, ok := table.Column(col); return ok }
+	switch st.Kind {
+	case ddl.AddColumn:
+		if has(st.Column) {
+			return fmt.Errorf("table %s has a column %s already", schema.Quote(table.Name), schema.Quote(st.Column))
+		}
+	case ddl.RenameColumn:
+		if !has(st.Column) {
+			return fmt.Errorf("table %s has no column %s", schema.Quote(table.Name), schema.Quote(st.Column))
+		}
+		if has(st.NewName) && !strings.EqualFold(st.Column, st.NewName) {
+			return fmt.Errorf("table %s has a column %s already", schema.Quote(table.Name), schema.Quote(st.NewName))
+		}
+	case ddl.DropColumn:
+		c, ok := table.Column(st.Column)
+		if !ok {
+			return fmt.Errorf("table %s has no column %s", schema.Quote(table.Name), schema.Quote(st.Column))
+		}
+		if c.PK != 0 {
+			return fmt.Errorf("column %s is part of the primary key of %s, which cannot change in place: create the new table, copy the rows with INSERT … SELECT and drop the old one",
+				schema.Quote(c.Name), schema.Quote(table.Name))
+		}
+	case ddl.RenameTable:
+		for _, t := range tables {
+			if strings.EqualFold(t.Name, st.NewName) && !strings.EqualFold(t.Name, table.Name) {
+				return fmt.Errorf("%s %s exists", t.Kind, schema.Quote(t.Name))
+			}
+		}
+	case ddl.CreateIndex, ddl.DropIndex:
+		var on string
+		err := sqlx.GetContext(ctx, q, &on, `SELECT ifnull((SELECT tbl_name FROM sqlite_schema
+			WHERE type = 'index' AND name = ? COLLATE NOCASE), '')`, st.Index)
+		if err != nil {
+			return fmt.Errorf("look up index %s: %w", schema.Quote(st.Index), err)
+		}
+		if st.Kind == ddl.CreateIndex && on != "" {
+			return fmt.Errorf("index %s exists", schema.Quote(st.Index))
+		}
+		if st.Kind == ddl.DropIndex && on == "" {
+			return fmt.Errorf("there is no index %s", schema.Quote(st.Index))
+		}
+	}
+	return nil
+}
