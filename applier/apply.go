@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -590,6 +591,20 @@ func (a *applier) insertSQL(table string, c changelog.Change) (insert, upsert st
 	}
 	for _, cell := range c.Set {
 		sets = append(sets, schema.Quote(cell.Column)+" = excluded."+schema.Quote(cell.Column))
+	}
+	// An insert made on an older schema version lacks the columns added
+	// since: the row it replaces takes their defaults, as a new row would.
+	if t, ok := a.tables[strings.ToLower(table)]; ok {
+		for _, col := range t.Columns {
+			if col.PK != 0 || col.Generated() || slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, col.Name) }) {
+				continue
+			}
+			def := "NULL"
+			if col.Default != nil {
+				def = "(" + *col.Default + ")"
+			}
+			sets = append(sets, schema.Quote(col.Name)+" = "+def)
+		}
 	}
 	head := "INSERT INTO " + schema.Quote(table) + " (" + strings.Join(quoted, ", ") + ") VALUES (" + strings.Join(marks, ", ") +
 		") ON CONFLICT (" + strings.Join(quoted[:len(c.Key)], ", ") + ") DO "

@@ -71,7 +71,7 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 			}
 			t, ok := tables[c.Table]
 			if !ok {
-				if t, err = lookup(ctx, tx, c.Table); err != nil {
+				if t, err = schema.Lookup(ctx, tx, c.Table); err != nil {
 					return err
 				}
 				tables[c.Table] = t
@@ -179,20 +179,6 @@ func (w *incarnations) flush(ctx context.Context) error {
 	}
 	w.args = w.args[:0]
 	return nil
-}
-
-// lookup returns the local table of that name.
-func lookup(ctx context.Context, q sqlx.QueryerContext, name string) (schema.Table, error) {
-	tables, err := schema.Tables(ctx, q)
-	if err != nil {
-		return schema.Table{}, err
-	}
-	for _, t := range tables {
-		if strings.EqualFold(t.Name, name) && t.Kind == schema.KindTable {
-			return t, nil
-		}
-	}
-	return schema.Table{}, fmt.Errorf("table %s does not exist", schema.Quote(name))
 }
 
 // IntegratedThrough is the seq through which the log is integrated: the

@@ -40,7 +40,7 @@ func Migrate(ctx context.Context, db *sqlx.DB, script string, now time.Time) (Mi
 	}
 	return migrate(ctx, db, now, func(ctx context.Context, tx *sqlx.Tx) ([]ddl.Statement, error) {
 		if err := triggers.CheckDrift(ctx, tx); err != nil {
-			return nil, fmt.Errorf("%w; record it first, with `trigsync migrate --adopt` (replicated) or `trigsync install` (this node only)", err)
+			return nil, fmt.Errorf("migrate on top of it: %w", err)
 		}
 		return stmts, nil
 	}, evolve.Apply)
@@ -143,9 +143,9 @@ func (a *applier) tryMigration(ctx context.Context, c changelog.Change, res *Res
 		}
 		theirs, ours := lww.Stamp{HLC: c.HLC, Node: c.Origin}, lww.Stamp{HLC: mine.HLC, Node: mine.Node}
 		if theirs.Less(ours) {
-			return "", fmt.Errorf("%w: schema version %d here is %.80q (made by node %s), but node %s made %.80q first; "+
-				"this node's schema history lost: nothing more is applied from peers until it is re-made (docs/MIGRATIONS.md, \"Concurrent migrations\")",
-				ErrSchemaConflict, m.Version, mine.SQL, mine.Node, c.Origin, m.SQL)
+			return "", fmt.Errorf("%w: schema version %d on node %s is %.80q (made by node %s), but node %s made %.80q first; "+
+				"the schema history of node %[3]s lost: it applies nothing more from peers until it is re-made (docs/MIGRATIONS.md, \"Concurrent migrations\")",
+				ErrSchemaConflict, m.Version, a.local, mine.SQL, mine.Node, c.Origin, m.SQL)
 		}
 		return fmt.Sprintf("schema conflict: version %d here is %.80q, made first (by node %s); this one lost, with the later changes of its node",
 			m.Version, mine.SQL, mine.Node), nil

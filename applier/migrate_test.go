@@ -355,3 +355,48 @@ func TestHandMadeAlterAdopted(t *testing.T) {
 		t.Fatalf("second adopt: want ErrNothingToAdopt, got %v", err)
 	}
 }
+
+// An insert made before ADD COLUMN, relayed by a node that translated it,
+// takes the column's default on every node: the relay does not send the
+// column it lacks as NULL.
+func TestRelayedOldInsertTakesTheDefault(t *testing.T) {
+	a := node(t, itemDDL)
+	b, c := peer(t, a), peer(t, a)
+	migrate(t, a, `ALTER TABLE item ADD COLUMN colour TEXT DEFAULT 'grey'`)
+	b.MustExec(`INSERT INTO item VALUES (1, 'bolt', 1)`)
+	for _, pair := range [][2]*sqlx.DB{{b, a}, {c, a}, {c, b}} {
+		syncBoth(t, pair[0], pair[1])
+	}
+	for i, db := range []*sqlx.DB{a, b, c} {
+		if r := rows(t, db, "item"); r != "1|bolt|1|grey" {
+			t.Fatalf("node %d: %q", i, r)
+		}
+	}
+}
+
+// An insert made before ADD COLUMN that replaces an existing row (a newer
+// incarnation of its key) gives the row the column's default, as on a
+// node where the row did not exist: nodes agree.
+func TestOldInsertReplacingARowTakesTheDefault(t *testing.T) {
+	a := node(t, itemDDL)
+	b := peer(t, a)
+	migrate(t, a, `ALTER TABLE item ADD COLUMN colour TEXT DEFAULT 'grey'`)
+	a.MustExec(`INSERT INTO item VALUES (1, 'bolt', 1, 'red')`)
+	time.Sleep(2 * time.Millisecond)
+	b.MustExec(`INSERT INTO item VALUES (1, 'nut', 2)`) // made later, on the old schema
+	syncBoth(t, a, b)
+	if ra, rb := rows(t, a, "item"), rows(t, b, "item"); ra != rb || ra != "1|nut|2|grey" {
+		t.Fatalf("a: %q, b: %q", ra, rb)
+	}
+}
+
+// A column added NOT NULL without a default is refused even on an empty
+// table, where SQLite would take it: a node holding rows would not.
+func TestNotNullColumnNeedsADefault(t *testing.T) {
+	a := node(t, itemDDL)
+	_, err := applier.Migrate(t.Context(), a, `ALTER TABLE item ADD COLUMN sku TEXT NOT NULL`, time.Now())
+	if !errors.Is(err, evolve.ErrRefused) || !strings.Contains(err.Error(), "give it a DEFAULT") {
+		t.Fatalf("want a refusal asking for a DEFAULT, got %v", err)
+	}
+	migrate(t, a, `ALTER TABLE item ADD COLUMN sku TEXT NOT NULL DEFAULT ''`)
+}

@@ -387,12 +387,20 @@ func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (
 		}
 		c.Key = append(c.Key, kc)
 	}
+	// An insert with masks carries only the slots they name (Appender).
+	partial := false
+	for _, m := range masks {
+		partial = partial || (c.Op == Insert && m != nil)
+	}
 	for slot, col := range d.Columns {
 		if col.PK != 0 {
 			continue
 		}
 		switch c.Op {
 		case Insert:
+			if m, _ := masks[slot/MaskBits].(int64); partial && m&(1<<(slot%MaskBits)) == 0 {
+				continue
+			}
 		case Update:
 			m, _ := masks[slot/MaskBits].(int64)
 			if m&(1<<(slot%MaskBits)) == 0 {

@@ -73,7 +73,10 @@ const appendBatch = 64
 func NewAppender(x sqlx.ExecerContext) *Appender { return &Appender{x: x} }
 
 // Append buffers change c under the local description d. Every column the
-// change names must be a slot of d.
+// change names must be a slot of d. An insert that lacks some of d's
+// columns (made on an older schema version) gets masks naming the slots it
+// carries, so that it is relayed without them: each receiver gives them
+// their default, as this node did.
 func (a *Appender) Append(ctx context.Context, d Description, c Change, origin, incNode int64) error {
 	cols := []string{"hlc", "epoch", "tbl", "op", "origin", "origin_seq", "inc_hlc", "inc_node"}
 	args := []any{int64(c.HLC), c.Epoch, d.ID, string(c.Op), origin, c.OriginSeq, int64(c.Incarnation), incNode}
@@ -86,13 +89,14 @@ func (a *Appender) Append(ctx context.Context, d Description, c Change, origin, 
 			}
 			cols = append(cols, ValueColumn(slot))
 			args = append(args, cell.Value.SQL())
-			if c.Op == Update && d.Columns[slot].PK == 0 {
+			if (c.Op == Update || c.Op == Insert) && d.Columns[slot].PK == 0 {
 				masks[slot/MaskBits] |= 1 << (slot % MaskBits)
 			}
 		}
 	}
-	for k := 0; k*MaskBits < len(d.Columns); k++ {
-		if m, ok := masks[k]; ok {
+	partial := c.Op == Insert && len(c.Key)+len(c.Set) < len(d.Columns)
+	for k := 0; k*MaskBits < len(d.Columns) && (c.Op == Update || partial); k++ {
+		if m, ok := masks[k]; ok || partial {
 			cols, args = append(cols, MaskColumn(k)), append(args, m)
 		}
 	}

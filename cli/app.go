@@ -73,7 +73,8 @@ func Run(ctx context.Context, version string, args []string, stdout, stderr io.W
 		code = coder.ExitCode()
 	case errors.Is(err, triggers.ErrNoPrimaryKey), errors.Is(err, triggers.ErrNotInstalled),
 		errors.Is(err, migrations.ErrTooNew), errors.Is(err, errBusy), errors.Is(err, shipper.ErrRecloneNeeded),
-		errors.Is(err, triggers.ErrSchemaDrift), errors.Is(err, ddl.ErrUnsupported), errors.Is(err, evolve.ErrRefused),
+		errors.Is(err, triggers.ErrSchemaDrift), errors.Is(err, ddl.ErrUnsupported), errors.Is(err, evolve.ErrRefused), errors.Is(err, evolve.ErrNothingToAdopt),
+		errors.Is(err, shipper.ErrPeerRefused),
 		errors.Is(err, applier.ErrSchemaConflict):
 		code = ExitRefused
 	}
@@ -164,8 +165,11 @@ func usageError(format string, args ...any) error {
 
 // dbArg opens the database named by the command's only argument.
 func dbArg(c *ucli.Context) (*sqlx.DB, string, error) {
-	if c.NArg() != 1 {
-		return nil, "", usageError("%s takes one argument, the database file; got %d", c.Command.Name, c.NArg())
+	// The command's ArgsUsage says how many arguments it takes: "DB", or
+	// "DB [FILE.sql]" for one more that may be left out.
+	usage := strings.Fields(c.Command.ArgsUsage)
+	if c.NArg() < 1 || c.NArg() > len(usage) {
+		return nil, "", usageError("%s takes the database file (%s); got %d arguments", c.Command.Name, c.Command.ArgsUsage, c.NArg())
 	}
 	path := c.Args().First()
 	db, err := sqlitedb.Open(c.Context, path)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/ddl"
 )
 
 func migrateCommand() *ucli.Command {
@@ -54,6 +56,9 @@ func migrateCommand() *ucli.Command {
 				m, err = applier.Adopt(c.Context, db, time.Now())
 			} else {
 				m, err = applier.Migrate(c.Context, db, script, time.Now())
+			}
+			if errors.Is(err, ddl.ErrEmpty) {
+				return usageError("migrate %s: %v", path, err)
 			}
 			if err != nil {
 				return fmt.Errorf("migrate %s: %w", path, err)

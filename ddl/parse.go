@@ -60,6 +60,9 @@ type Statement struct {
 	Index   string // CreateIndex and DropIndex: the index
 }
 
+// ErrEmpty means a script holds no statement (only space and comments).
+var ErrEmpty = errors.New("empty script: no statement")
+
 // ErrUnsupported is wrapped by every refusal: of a statement kind, and of a
 // supported statement using what migrate does not replicate (IF [NOT]
 // EXISTS, a schema other than main, a parameter, an empty name or one
@@ -109,7 +112,7 @@ func Parse(script string) ([]Statement, error) {
 		}
 	}
 	if len(stmts) == 0 {
-		return nil, errors.New("empty script: no statement")
+		return nil, ErrEmpty
 	}
 	return stmts, nil
 }

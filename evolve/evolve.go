@@ -73,11 +73,31 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 		if _, err := tx.ExecContext(ctx, st.SQL); err != nil {
 			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
 		}
+		if err := checkAdded(ctx, tx, st); err != nil {
+			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
+		}
 	}
 	if _, err := triggers.InstallTx(ctx, tx, triggers.Options{}); err != nil {
 		return nil, fmt.Errorf("%w: schema version %d: %w", ErrRefused, m.Version, err)
 	}
 	return stmts, nil
+}
+
+// checkAdded refuses a column added NOT NULL without a default: SQLite
+// adds one to an empty table only, so nodes holding rows would refuse it.
+func checkAdded(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement) error {
+	if st.Kind != ddl.AddColumn {
+		return nil
+	}
+	t, err := schema.Lookup(ctx, q, st.Table)
+	if err != nil {
+		return err
+	}
+	if c, ok := t.Column(st.Column); ok && c.NotNull && c.Default == nil && !c.Generated() {
+		return fmt.Errorf("column %s is NOT NULL without a DEFAULT: SQLite adds such a column to an empty table only, and nodes holding rows would refuse it; give it a DEFAULT",
+			schema.Quote(c.Name))
+	}
+	return nil
 }
 
 // check says why statement st cannot run on the schema as it is now.

@@ -41,6 +41,10 @@ type Column struct {
 	NotNull bool
 	PK      int // 1-based position in the primary key; 0 when not part of it
 	Hidden  int // PRAGMA table_xinfo: 0 normal, 1 hidden, 2 and 3 generated
+	// Default is the default value's SQL expression as the schema
+	// declares it; nil when the column has none (its default is NULL).
+	// Not part of a table's fingerprint.
+	Default *string `json:"-"`
 }
 
 // Generated reports whether the column is computed by SQLite (and so is
@@ -139,17 +143,32 @@ func Tables(ctx context.Context, q sqlx.QueryerContext) ([]Table, error) {
 	return tables, nil
 }
 
+// Lookup returns the table of the main schema named name (matched as SQLite
+// matches names).
+func Lookup(ctx context.Context, q sqlx.QueryerContext, name string) (Table, error) {
+	tables, err := Tables(ctx, q)
+	if err != nil {
+		return Table{}, err
+	}
+	for _, t := range tables {
+		if strings.EqualFold(t.Name, name) && t.Kind == KindTable {
+			return t, nil
+		}
+	}
+	return Table{}, fmt.Errorf("table %s does not exist", Quote(name))
+}
+
 func columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]Column, error) {
 	var cols []Column
 	rows, err := q.QueryxContext(ctx,
-		`SELECT name, type, "notnull", pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid`, table)
+		`SELECT name, type, "notnull", pk, hidden, dflt_value FROM pragma_table_xinfo(?) ORDER BY cid`, table)
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", Quote(table), err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var c Column
-		if err := rows.Scan(&c.Name, &c.Type, &c.NotNull, &c.PK, &c.Hidden); err != nil {
+		if err := rows.Scan(&c.Name, &c.Type, &c.NotNull, &c.PK, &c.Hidden, &c.Default); err != nil {
 			return nil, fmt.Errorf("columns of %s: %w", Quote(table), err)
 		}
 		cols = append(cols, c)

@@ -98,6 +98,9 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 		if resp.StatusCode == http.StatusGone && e.Vector != nil {
 			return &e.PrunedError
 		}
+		if resp.StatusCode == http.StatusConflict {
+			return fmt.Errorf("%w: %s %s: %s: %s", ErrPeerRefused, method, r.base+path, resp.Status, e.Error)
+		}
 		return fmt.Errorf("%s %s: %s: %s", method, r.base+path, resp.Status, e.Error)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {

@@ -155,6 +155,11 @@ func shippable(ctx context.Context, db *sqlx.DB) error {
 // log: only a new copy (trigsync clone) brings it back in step.
 var ErrRecloneNeeded = errors.New("re-clone needed")
 
+// ErrPeerRefused means the peer refused the exchange for a reason a retry
+// does not mend (409: its schema changed by hand, or a schema conflict);
+// the error carries the peer's explanation.
+var ErrPeerRefused = errors.New("the peer refused the exchange")
+
 // PrunedError answers a read of pruned history: the log is pruned through
 // seq Through, and Vector holds, per origin, the last change pruned. A
 // reader whose version vector covers Vector lacks none of it and may go

@@ -118,6 +118,6 @@ func CheckDrift(ctx context.Context, q sqlx.QueryerContext) error {
 		return nil
 	}
 	slices.Sort(drifted)
-	return fmt.Errorf("%w: %s changed since install (ALTER or DROP by hand?); this node ships no change until `trigsync install` records the new layout",
+	return fmt.Errorf("%w: %s changed since install (ALTER or DROP by hand?); this node ships no change until `trigsync migrate --adopt` (for every node) or `trigsync install` (for this node only) records the new layout",
 		ErrSchemaDrift, strings.Join(drifted, ", "))
 }
