@@ -25,7 +25,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{nil, []string{"status", filepath.Join(dir, "missing.db")}, 1, "missing.db does not exist"},
 		{nil, []string{"status", db}, 3, "trigsync is not installed in this database; run trigsync install"},
 		{nil, []string{"install", db}, 3, `"no key" has no PRIMARY KEY`},
-		{nil, []string{"install"}, 2, "install takes one argument"},
+		{nil, []string{"install"}, 2, "install takes the database file (DB); got 0 arguments"},
 		{nil, []string{"install", "--bogus", db}, 2, "flag provided but not defined: -bogus"},
 		{nil, []string{"--log-format", "xml", "install", db}, 2, `--log-format "xml"`},
 		{nil, []string{"changes", "--limit", "0", db}, 2, "--limit must be at least 1"},
@@ -61,6 +61,7 @@ func TestStatusJSON(t *testing.T) {
 		Database        string `json:"database"`
 		Format          int    `json:"format"`
 		MetadataVersion int    `json:"metadata_version"`
+		SchemaVersion   int    `json:"schema_version"`
 		NodeID          string `json:"node_id"`
 		HLC             struct {
 			Stamp   string `json:"stamp"`

@@ -84,6 +84,16 @@ type result struct {
 // run runs a command with extra environment variables ("K=V").
 func run(t *testing.T, env []string, name string, args ...string) result {
 	t.Helper()
+	r, err := runQuiet(env, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runQuiet runs a command like run, from any goroutine: it returns the
+// failure to start instead of failing the test.
+func runQuiet(env []string, name string, args ...string) (result, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
@@ -94,9 +104,9 @@ func run(t *testing.T, env []string, name string, args ...string) result {
 	if errors.As(err, &exit) {
 		r.code = exit.ExitCode()
 	} else if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		return r, fmt.Errorf("%s: %v", name, err)
 	}
-	return r
+	return r, nil
 }
 
 // trigsync runs the binary and fails the test unless it exits 0.
