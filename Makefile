@@ -51,6 +51,7 @@ bench:
 fuzz:
 	go test ./changelog -run '^$$' -fuzz FuzzValueJSON -fuzztime $(FUZZTIME)
 	go test ./changelog -run '^$$' -fuzz FuzzCellsJSON -fuzztime $(FUZZTIME)
+	go test ./ddl -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	go test ./applier -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 # The README's demo: two nodes of an embedded shop schema serve each other

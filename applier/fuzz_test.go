@@ -2,6 +2,7 @@ package applier_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -21,6 +22,10 @@ func FuzzApply(f *testing.F) {
 		`[{"table":"item","op":"D","origin":"` + origin + `","origin_seq":3,"hlc":"7","key":{"id":"t:k"},"inc":"5","inc_node":"` + origin + `"}]`,
 		`[{"table":"secret","op":"I","origin":"` + origin + `","origin_seq":4,"hlc":"8","key":{"id":"t:k"},"set":{"v":"t:x"}}]`,
 		`[{"table":"item","op":"I","origin":"` + origin + `","origin_seq":5,"hlc":"9","key":{"qty":"b:AA=="},"set":{"id":null}}]`,
+		migrationSeed(origin, 6, "DROP TABLE secret;\n"),
+		migrationSeed(origin, 7, "ALTER TABLE secret ADD COLUMN x;\n"),
+		migrationSeed(origin, 8, "CREATE TABLE t2(id INTEGER PRIMARY KEY); CREATE INDEX t2_i ON secret(v);\n"),
+		migrationSeed(origin, 9, "ALTER TABLE item ADD COLUMN colour TEXT;\n"),
 	} {
 		f.Add([]byte(seed))
 	}
@@ -51,4 +56,10 @@ func FuzzApply(f *testing.F) {
 			t.Fatal("echo suppression left on")
 		}
 	})
+}
+
+// migrationSeed is a batch of one schema version 1 made of sql.
+func migrationSeed(origin string, seq int, sql string) string {
+	m, _ := json.Marshal(changelog.Migration{Version: 1, SQL: sql, Checksum: changelog.Checksum(sql)})
+	return fmt.Sprintf(`[{"op":"S","origin":"%s","origin_seq":%d,"hlc":"10","migration":%s}]`, origin, seq, m)
 }

@@ -400,3 +400,42 @@ func TestNotNullColumnNeedsADefault(t *testing.T) {
 	}
 	migrate(t, a, `ALTER TABLE item ADD COLUMN sku TEXT NOT NULL DEFAULT ''`)
 }
+
+// Log rows written before a schema change still decode after it, with the
+// names and the schema version they were made with.
+func TestOlderLogRowsDecodeAfterMigration(t *testing.T) {
+	a := node(t, itemDDL)
+	a.MustExec(`INSERT INTO item VALUES (1, 'bolt', 10)`)
+	migrate(t, a, `ALTER TABLE item RENAME COLUMN qty TO stock; ALTER TABLE item DROP COLUMN name`)
+	a.MustExec(`UPDATE item SET stock = 11 WHERE id = 1`)
+	cs := testutil.Changes(t, a)
+	if len(cs) != 3 || cs[0].SchemaVersion != 0 || cs[0].Set[0].Column != "name" || cs[0].Set[1].Column != "qty" ||
+		cs[1].Op != changelog.Schema || cs[1].Migration.Version != 1 ||
+		cs[2].SchemaVersion != 1 || cs[2].Set[0].Column != "stock" {
+		t.Fatalf("log: %+v", cs)
+	}
+}
+
+// A migration changes replicated tables only: a table a node keeps to
+// itself is out of reach, of its own migrate and of its peers'.
+func TestMigrationTouchesReplicatedTablesOnly(t *testing.T) {
+	a := node(t, itemDDL, `CREATE TABLE secret(id TEXT PRIMARY KEY, v TEXT)`)
+	b := peer(t, a)
+	if _, err := triggers.Install(t.Context(), b, triggers.Options{Selection: &triggers.Selection{Exclude: []string{"secret"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := applier.Migrate(t.Context(), b, `ALTER TABLE secret ADD COLUMN x TEXT`, time.Now())
+	if !errors.Is(err, evolve.ErrRefused) || !strings.Contains(err.Error(), "not replicated") {
+		t.Fatalf("local migrate of a local table: want a refusal, got %v", err)
+	}
+	migrate(t, a, `DROP TABLE secret`)
+	s := syncBoth(t, a, b)
+	if list := conflicts(t, b); s.Sent.Held != 1 || len(list) != 1 || !strings.Contains(list[0].Error, `table "secret" is not replicated on this node`) {
+		t.Fatalf("summary %+v, conflicts %+v", s, list)
+	}
+	var n int
+	b.Get(&n, `SELECT count(*) FROM sqlite_schema WHERE name = 'secret'`)
+	if n != 1 {
+		t.Fatal("a peer dropped b's local table")
+	}
+}

@@ -58,6 +58,16 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 	if err := changelog.RecordMigration(ctx, tx, m); err != nil {
 		return nil, err
 	}
+	// A migration changes the replicated tables only (and those it
+	// creates): a peer cannot touch a table this node keeps to itself.
+	active, err := changelog.ActiveDescriptions(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	shared := map[string]bool{}
+	for name := range active {
+		shared[strings.ToLower(name)] = true
+	}
 	// The triggers name every captured column: DROP COLUMN and RENAME need
 	// them out of the way. InstallTx below makes them again.
 	if err := triggers.DropTriggers(ctx, tx); err != nil {
@@ -67,7 +77,7 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 		if !run {
 			break
 		}
-		if err := check(ctx, tx, st); err != nil {
+		if err := check(ctx, tx, st, shared); err != nil {
 			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
 		}
 		if _, err := tx.ExecContext(ctx, st.SQL); err != nil {
@@ -75,6 +85,15 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 		}
 		if err := checkAdded(ctx, tx, st); err != nil {
 			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
+		}
+		switch st.Kind {
+		case ddl.CreateTable:
+			shared[strings.ToLower(st.Table)] = true
+		case ddl.RenameTable:
+			delete(shared, strings.ToLower(st.Table))
+			shared[strings.ToLower(st.NewName)] = true
+		case ddl.DropTable:
+			delete(shared, strings.ToLower(st.Table))
 		}
 	}
 	if _, err := triggers.InstallTx(ctx, tx, triggers.Options{}); err != nil {
@@ -100,8 +119,9 @@ func checkAdded(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement) er
 	return nil
 }
 
-// check says why statement st cannot run on the schema as it is now.
-func check(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement) error {
+// check says why statement st cannot run on the schema as it is now, where
+// shared holds the (lower-case) names of the tables a migration may change.
+func check(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement, shared map[string]bool) error {
 	tables, err := schema.Tables(ctx, q)
 	if err != nil {
 		return err
@@ -118,8 +138,14 @@ func check(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement) error {
 		}
 		return nil
 	}
-	if st.Kind != ddl.DropIndex && (table == nil || table.Kind != schema.KindTable) {
+	if st.Kind == ddl.DropIndex {
+		return checkDropIndex(ctx, q, st, shared)
+	}
+	if table == nil || table.Kind != schema.KindTable {
 		return fmt.Errorf("there is no table %s", schema.Quote(st.Table))
+	}
+	if !shared[strings.ToLower(table.Name)] {
+		return notShared(table.Name)
 	}
 	has := func(col string) bool { _, ok := table.Column(col); return ok }
 	switch st.Kind {
@@ -149,19 +175,44 @@ func check(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement) error {
 				return fmt.Errorf("%s %s exists", t.Kind, schema.Quote(t.Name))
 			}
 		}
-	case ddl.CreateIndex, ddl.DropIndex:
-		var on string
-		err := sqlx.GetContext(ctx, q, &on, `SELECT ifnull((SELECT tbl_name FROM sqlite_schema
-			WHERE type = 'index' AND name = ? COLLATE NOCASE), '')`, st.Index)
+	case ddl.CreateIndex:
+		on, err := indexTable(ctx, q, st.Index)
 		if err != nil {
-			return fmt.Errorf("look up index %s: %w", schema.Quote(st.Index), err)
+			return err
 		}
-		if st.Kind == ddl.CreateIndex && on != "" {
+		if on != "" {
 			return fmt.Errorf("index %s exists", schema.Quote(st.Index))
-		}
-		if st.Kind == ddl.DropIndex && on == "" {
-			return fmt.Errorf("there is no index %s", schema.Quote(st.Index))
 		}
 	}
 	return nil
+}
+
+func checkDropIndex(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement, shared map[string]bool) error {
+	on, err := indexTable(ctx, q, st.Index)
+	if err != nil {
+		return err
+	}
+	if on == "" {
+		return fmt.Errorf("there is no index %s", schema.Quote(st.Index))
+	}
+	if !shared[strings.ToLower(on)] {
+		return notShared(on)
+	}
+	return nil
+}
+
+// indexTable returns the table of the named index; "" when there is none.
+func indexTable(ctx context.Context, q sqlx.QueryerContext, index string) (string, error) {
+	var on string
+	err := sqlx.GetContext(ctx, q, &on, `SELECT ifnull((SELECT tbl_name FROM sqlite_schema
+		WHERE type = 'index' AND name = ? COLLATE NOCASE), '')`, index)
+	if err != nil {
+		return "", fmt.Errorf("look up index %s: %w", schema.Quote(index), err)
+	}
+	return on, nil
+}
+
+func notShared(table string) error {
+	return fmt.Errorf("table %s is not replicated on this node: a migration changes replicated tables only (change a local table with sqlite3)",
+		schema.Quote(table))
 }
