@@ -67,8 +67,12 @@ func migrateCommand() *ucli.Command {
 			for i, st := range m.Statements {
 				kinds[i] = st.Kind.String()
 			}
-			_, err = fmt.Fprintf(c.App.Writer, "%s is at schema version %d: %d statements (%s); peers apply it on their next exchange\n",
-				path, m.Version, len(m.Statements), strings.Join(kinds, ", "))
+			noun := "statements"
+			if len(kinds) == 1 {
+				noun = "statement"
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "%s is at schema version %d: %d %s (%s); peers apply it on their next exchange\n",
+				path, m.Version, len(m.Statements), noun, strings.Join(kinds, ", "))
 			return err
 		},
 	}

@@ -158,7 +158,11 @@ func migrateOK(t *testing.T, db string, version int, kinds string, args ...strin
 	t.Helper()
 	out := trigsync(t, append([]string{"migrate", db}, args...)...)
 	n := strings.Count(kinds, ",") + 1
-	want := fmt.Sprintf("%s is at schema version %d: %d statements (%s); peers apply it on their next exchange\n", db, version, n, kinds)
+	noun := "statements"
+	if n == 1 {
+		noun = "statement"
+	}
+	want := fmt.Sprintf("%s is at schema version %d: %d %s (%s); peers apply it on their next exchange\n", db, version, n, noun, kinds)
 	if out != want {
 		t.Fatalf("migrate printed %q, want %q", out, want)
 	}
@@ -950,7 +954,7 @@ func TestMigrateRefusals(t *testing.T) {
 			t.Fatalf("a refused file changed the database")
 		}
 		r := run(t, nil, binary, "migrate", a, script)
-		want := a + " is at schema version 1: 1 statements (ADD COLUMN); peers apply it on their next exchange\n"
+		want := a + " is at schema version 1: 1 statement (ADD COLUMN); peers apply it on their next exchange\n"
 		if r.code != 0 || r.stdout != want {
 			t.Fatalf("migrate DB m.sql: exit %d, %q %q; want exit 0, %q", r.code, r.stdout, r.stderr, want)
 		}
