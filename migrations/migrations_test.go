@@ -4,13 +4,16 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/internal/testutil"
 	"github.com/trigsync/trigsync/migrations"
+	"github.com/trigsync/trigsync/shipper"
 	"github.com/trigsync/trigsync/triggers"
 )
 
@@ -111,5 +114,53 @@ func TestUpgradeMetadataV3(t *testing.T) {
 	cs = testutil.Changes(t, db)
 	if last := cs[len(cs)-1]; len(cs) != 8 || cs[6].Op != changelog.Schema || last.SchemaVersion != 1 || last.Set[2].Column != "tag" {
 		t.Fatalf("changes after migrate: %+v", cs[6:])
+	}
+}
+
+// TestMetadataV4 reads a database of the schema-migration release's
+// layout: its log (a schema version, an old-schema insert relayed without
+// the added column, rows not stamped yet) decodes, and it syncs with a
+// copy that migrates further.
+func TestMetadataV4(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", "metadata-v4.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := testutil.NewDB(t, string(dump))
+	if v, _ := migrations.Version(t.Context(), a); v != 4 {
+		t.Fatalf("fixture has metadata version %d", v)
+	}
+	if _, err := triggers.Install(t.Context(), a, triggers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cs := testutil.Changes(t, a)
+	if len(cs) != 7 || cs[1].Op != changelog.Schema || cs[1].Migration.Version != 1 ||
+		cs[3].Op != changelog.Insert || len(cs[3].Set) != 2 || cs[3].Set[0].Column != "text" ||
+		cs[6].Set[2].Column != "tag" || cs[6].SchemaVersion != 1 {
+		t.Fatalf("changes: %+v", cs)
+	}
+	b, path := testutil.NewDB(t)
+	b.Close()
+	a.MustExec(`VACUUM INTO ?`, path+".copy")
+	b, err = sqlitedb.Open(t.Context(), path+".copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tx := b.MustBegin()
+	if _, _, err := changelog.ResetNodeID(t.Context(), tx); err != nil {
+		t.Fatal(err)
+	}
+	tx.Commit()
+	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE note ADD COLUMN due TEXT`, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b.MustExec(`UPDATE note SET due = 'monday', text = 'from b' WHERE id = 'a'`)
+	a.MustExec(`UPDATE note SET n = 10 WHERE id = 'a'`)
+	if _, err := shipper.Sync(t.Context(), a, b, applier.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db || !strings.Contains(da, "'monday'") || !strings.Contains(da, "integer:10") {
+		t.Fatalf("a:\n%s\nb:\n%s", da, db)
 	}
 }
