@@ -657,14 +657,16 @@ func (a *applier) waiting(ctx context.Context, c changelog.Change, before int64)
 		return "", nil
 	}
 	var id int64
-	err := a.st.q.get(ctx, &id, `SELECT ifnull(min(id), 0) FROM _trigsync_conflicts
-		WHERE tbl = ? AND pk = ? AND resolved IS NULL AND (? = 0 OR id < ?) AND kind <> 'notice'`,
-		c.Table, rowKey(c.Key), before, before)
-	if err != nil {
-		return "", fmt.Errorf("look up conflicts of the row: %w", err)
-	}
-	if id != 0 {
-		return fmt.Sprintf("waits for conflict %d, an earlier change of the same row", id), nil
+	if c.Op != changelog.Schema { // a schema version has no row
+		err := a.st.q.get(ctx, &id, `SELECT ifnull(min(id), 0) FROM _trigsync_conflicts
+			WHERE tbl = ? AND pk = ? AND resolved IS NULL AND (? = 0 OR id < ?) AND kind <> 'notice'`,
+			c.Table, rowKey(c.Key), before, before)
+		if err != nil {
+			return "", fmt.Errorf("look up conflicts of the row: %w", err)
+		}
+		if id != 0 {
+			return fmt.Sprintf("waits for conflict %d, an earlier change of the same row", id), nil
+		}
 	}
 	// A held change is not logged here until it applies, so the origin's
 	// later changes wait too: a node relays each origin's changes in the
@@ -672,7 +674,7 @@ func (a *applier) waiting(ctx context.Context, c changelog.Change, before int64)
 	if !a.heldFrom[c.Origin] {
 		return "", nil
 	}
-	err = a.st.q.get(ctx, &id, `SELECT ifnull(min(id), 0) FROM _trigsync_conflicts
+	err := a.st.q.get(ctx, &id, `SELECT ifnull(min(id), 0) FROM _trigsync_conflicts
 		WHERE resolved IS NULL AND kind = 'held' AND (? = 0 OR id < ?) AND json_extract(change, '$.origin') = ?`,
 		before, before, c.Origin)
 	if err != nil {
@@ -694,8 +696,12 @@ func (a *applier) setAside(ctx context.Context, kind string, c changelog.Change,
 	if kind == "held" {
 		a.heldFrom[c.Origin] = true
 	}
+	table := c.Table
+	if c.Op == changelog.Schema && c.Migration != nil { // no table: say what it is
+		table = fmt.Sprintf("(schema version %d)", c.Migration.Version)
+	}
 	_, err = a.tx.ExecContext(ctx, `INSERT INTO _trigsync_conflicts(kind, at, tbl, pk, change, error) VALUES (?, ?, ?, ?, ?, ?)`,
-		kind, time.Now().UTC().Format(time.RFC3339Nano), c.Table, rowKey(c.Key), string(data), why)
+		kind, time.Now().UTC().Format(time.RFC3339Nano), table, rowKey(c.Key), string(data), why)
 	if err != nil {
 		return fmt.Errorf("record conflict: %w", err)
 	}

@@ -439,3 +439,33 @@ func TestMigrationTouchesReplicatedTablesOnly(t *testing.T) {
 		t.Fatal("a peer dropped b's local table")
 	}
 }
+
+// A node holding the losing version of a fork goes on with the winning
+// history: the next versions apply.
+func TestHeldLoserDoesNotBlockTheWinningHistory(t *testing.T) {
+	a := node(t, itemDDL)
+	b, c := peer(t, a), peer(t, a)
+	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE item ADD COLUMN colour TEXT`, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	migrate(t, a, `ALTER TABLE item ADD COLUMN size INTEGER`) // loses: made later
+	pull := func(dst, src *sqlx.DB) applier.Result {
+		t.Helper()
+		res, err := shipper.Pull(t.Context(), dst, &shipper.File{DB: src}, 100, applier.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	pull(c, b)
+	if res := pull(c, a); res.Held != 1 {
+		t.Fatalf("c should hold a's version: %+v", res)
+	}
+	if _, err := applier.Migrate(t.Context(), b, `CREATE INDEX item_colour ON item(colour)`, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b.MustExec(`INSERT INTO item VALUES (1, 'bolt', 1, 'red')`)
+	if res := pull(c, b); res.Held != 0 || schemaVersion(t, c) != 2 || rows(t, c, "item") != "1|bolt|1|red" {
+		t.Fatalf("c after b's version 2: %+v, version %d, rows %q, conflicts %+v", res, schemaVersion(t, c), rows(t, c, "item"), conflicts(t, c))
+	}
+}
