@@ -2,6 +2,7 @@ package applier
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -75,6 +76,22 @@ func migrate(ctx context.Context, db *sqlx.DB, now time.Time,
 		return m, err
 	}
 	m.Version++
+	// A peer's next version held here (refused, or waiting for one before
+	// it): a version made now would fork the history. A held version of a
+	// number this node has is a fork's loser: no obstacle.
+	var held struct {
+		Version int64  `db:"version"`
+		Error   string `db:"error"`
+	}
+	err = tx.GetContext(ctx, &held, `SELECT json_extract(change, '$.migration.version') AS version, error FROM _trigsync_conflicts
+		WHERE resolved IS NULL AND kind = 'held' AND json_extract(change, '$.op') = 'S'
+		AND json_extract(change, '$.migration.version') >= ? ORDER BY id LIMIT 1`, m.Version)
+	if err == nil {
+		return m, fmt.Errorf("%w: a peer's schema version %d is held here (%s); a migration made now would fork the schema history: "+
+			"resolve it first (trigsync conflicts)", evolve.ErrRefused, held.Version, held.Error)
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("migrate: look for held schema versions: %w", err)
+	}
 	m.SQL = ddl.Script(stmts)
 	m.Checksum = changelog.Checksum(m.SQL)
 	if m.Node, err = changelog.NodeID(ctx, tx); err != nil {

@@ -223,6 +223,10 @@ func TestRefusedMigrationHoldsWhatNeedsIt(t *testing.T) {
 	if v := schemaVersion(t, b); v != 0 {
 		t.Fatalf("b is at version %d: the refused migration applied in part", v)
 	}
+	if _, err := applier.Migrate(t.Context(), b, `CREATE INDEX i ON item(name)`, time.Now()); !errors.Is(err, evolve.ErrRefused) ||
+		!strings.Contains(err.Error(), "schema version 1 is held here") {
+		t.Fatalf("a local migration beside a held version: want a refusal, got %v", err)
+	}
 	b.MustExec(`DROP TABLE extra`)
 	n, err := applier.Resolve(t.Context(), b, applier.Retry, nil, applier.Options{})
 	if err != nil || n != 3 {
@@ -266,6 +270,10 @@ func TestConcurrentMigrations(t *testing.T) {
 	}
 	if rows(t, b, "item") != "2|nut|2|red" {
 		t.Fatalf("b applied the loser's changes: %s", rows(t, b, "item"))
+	}
+	// The loser held on the winner is no obstacle to its next version.
+	if m := migrate(t, b, `CREATE INDEX item_colour ON item(colour)`); m.Version != 2 {
+		t.Fatalf("b's next migration: %+v", m)
 	}
 }
 
@@ -467,5 +475,25 @@ func TestHeldLoserDoesNotBlockTheWinningHistory(t *testing.T) {
 	b.MustExec(`INSERT INTO item VALUES (1, 'bolt', 1, 'red')`)
 	if res := pull(c, b); res.Held != 0 || schemaVersion(t, c) != 2 || rows(t, c, "item") != "1|bolt|1|red" {
 		t.Fatalf("c after b's version 2: %+v, version %d, rows %q, conflicts %+v", res, schemaVersion(t, c), rows(t, c, "item"), conflicts(t, c))
+	}
+}
+
+// A table named by install's --include keeps being replicated when a
+// migration renames it; one dropped leaves the selection.
+func TestRenamedTableStaysSelected(t *testing.T) {
+	a := node(t, itemDDL, `CREATE TABLE note(id TEXT PRIMARY KEY, body TEXT)`, `CREATE TABLE local(id TEXT PRIMARY KEY)`)
+	if _, err := triggers.Install(t.Context(), a, triggers.Options{Selection: &triggers.Selection{Include: []string{"item", "note"}}}); err != nil {
+		t.Fatal(err)
+	}
+	b := peer(t, a)
+	migrate(t, a, `ALTER TABLE item RENAME TO part; DROP TABLE note`)
+	a.MustExec(`INSERT INTO part VALUES (1, 'bolt', 1)`)
+	syncBoth(t, a, b)
+	if rb := rows(t, b, "part"); rb != "1|bolt|1" {
+		t.Fatalf("b: %q", rb)
+	}
+	sel, err := triggers.StoredSelection(t.Context(), b)
+	if err != nil || strings.Join(sel.Include, ",") != "part" {
+		t.Fatalf("b's selection: %+v, %v", sel, err)
 	}
 }

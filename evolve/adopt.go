@@ -37,13 +37,19 @@ func Adoption(ctx context.Context, tx *sqlx.Tx) ([]ddl.Statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := triggers.Classify(tables, sel)
-	if err != nil {
-		return nil, err
-	}
 	live := map[string]schema.Table{}
 	for _, t := range tables {
 		live[t.Name] = t
+	}
+	// A selected table dropped by hand leaves the selection with its DROP.
+	for _, names := range []*[]string{&sel.Include, &sel.Exclude} {
+		*names = slices.DeleteFunc(*names, func(n string) bool {
+			return !slices.ContainsFunc(tables, func(t schema.Table) bool { return strings.EqualFold(t.Name, n) })
+		})
+	}
+	plan, err := triggers.Classify(tables, sel)
+	if err != nil {
+		return nil, err
 	}
 	var script, created, dropped []string
 	for _, t := range plan.Replicated {

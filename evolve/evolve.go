@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -96,10 +97,45 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 			delete(shared, strings.ToLower(st.Table))
 		}
 	}
-	if _, err := triggers.InstallTx(ctx, tx, triggers.Options{}); err != nil {
+	sel, err := triggers.StoredSelection(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	opts := triggers.Options{}
+	if followed, changed := follow(sel, stmts); changed {
+		opts.Selection = &followed
+	}
+	if _, err := triggers.InstallTx(ctx, tx, opts); err != nil {
 		return nil, fmt.Errorf("%w: schema version %d: %w", ErrRefused, m.Version, err)
 	}
 	return stmts, nil
+}
+
+// follow returns the table selection with the tables stmts rename renamed
+// and those they drop left out, and whether that changed it: a renamed
+// table stays selected (or excluded) under its new name.
+func follow(sel triggers.Selection, stmts []ddl.Statement) (triggers.Selection, bool) {
+	changed := false
+	for _, st := range stmts {
+		if st.Kind != ddl.RenameTable && st.Kind != ddl.DropTable {
+			continue
+		}
+		for _, names := range []*[]string{&sel.Include, &sel.Exclude} {
+			for i := 0; i < len(*names); i++ {
+				if !strings.EqualFold((*names)[i], st.Table) {
+					continue
+				}
+				changed = true
+				if st.Kind == ddl.RenameTable {
+					(*names)[i] = st.NewName
+				} else {
+					*names = slices.Delete(*names, i, i+1)
+					i--
+				}
+			}
+		}
+	}
+	return sel, changed
 }
 
 // checkAdded refuses a column added NOT NULL without a default: SQLite
