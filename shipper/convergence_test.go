@@ -164,26 +164,7 @@ func runSchedule(t *testing.T, tmpl []byte, seed uint64) bool {
 			write(r, n.db)
 		}
 	}
-	for round := 0; ; round++ { // deliver everything
-		moved := 0
-		for _, dst := range nodes {
-			for _, src := range nodes {
-				if dst.id != src.id {
-					res, err := shipper.Pull(ctx, dst.db, &shipper.File{DB: src.db}, 1+r.IntN(50), applier.Options{})
-					if err != nil {
-						t.Fatalf("seed %d: final pull: %v", seed, err)
-					}
-					moved += res.Applied
-				}
-			}
-		}
-		if moved == 0 {
-			break
-		}
-		if round > 10 {
-			t.Fatalf("seed %d: changes still moving after %d rounds", seed, round)
-		}
-	}
+	deliverAll(t, r, nodes, seed)
 	want := model(t, r, nodes)
 	ok := true
 	for _, n := range nodes {
@@ -193,6 +174,31 @@ func runSchedule(t *testing.T, tmpl []byte, seed uint64) bool {
 		}
 	}
 	return ok
+}
+
+// deliverAll pulls between every pair of nodes, in random batch sizes,
+// until nothing moves.
+func deliverAll(t *testing.T, r *rand.Rand, nodes []simNode, seed uint64) {
+	for round := 0; ; round++ {
+		moved := 0
+		for _, dst := range nodes {
+			for _, src := range nodes {
+				if dst.id != src.id {
+					res, err := shipper.Pull(t.Context(), dst.db, &shipper.File{DB: src.db}, 1+r.IntN(50), applier.Options{})
+					if err != nil {
+						t.Fatalf("seed %d: final pull: %v", seed, err)
+					}
+					moved += res.Applied + res.Dropped
+				}
+			}
+		}
+		if moved == 0 {
+			return
+		}
+		if round > 10 {
+			t.Fatalf("seed %d: changes still moving after %d rounds", seed, round)
+		}
+	}
 }
 
 // model feeds every node's log to lww.Model in a causal order: the logs

@@ -67,26 +67,7 @@ func runMigratingSchedule(t *testing.T, tmpl []byte, seed uint64) bool {
 			writeOnSchema(r, n.db)
 		}
 	}
-	for round := 0; ; round++ {
-		moved := 0
-		for _, dst := range nodes {
-			for _, src := range nodes {
-				if dst.id != src.id {
-					res, err := shipper.Pull(ctx, dst.db, &shipper.File{DB: src.db}, 1+r.IntN(50), applier.Options{})
-					if err != nil {
-						t.Fatalf("seed %d: final pull: %v", seed, err)
-					}
-					moved += res.Applied + res.Dropped
-				}
-			}
-		}
-		if moved == 0 {
-			break
-		}
-		if round > 10 {
-			t.Fatalf("seed %d: changes still moving after %d rounds", seed, round)
-		}
-	}
+	deliverAll(t, r, nodes, seed)
 	want, wantSchema := renderAll(t, nodes[0].db)
 	ok := true
 	for _, n := range nodes {
