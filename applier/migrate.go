@@ -30,16 +30,22 @@ type Migration struct {
 	Statements []ddl.Statement
 }
 
+// MigrateOptions tune Migrate and Adopt.
+type MigrateOptions struct {
+	Now    time.Time // the wall clock the version is stamped from; zero: time.Now()
+	DryRun bool      // do everything, then roll it back
+}
+
 // Migrate makes a schema version on this node, in one transaction: it
 // integrates the log, logs the migration for peers, runs script (checked
 // statement by statement against the schema), makes the triggers anew and
 // moves the merge state along the renames and drops.
-func Migrate(ctx context.Context, db *sqlx.DB, script string, now time.Time) (Migration, error) {
+func Migrate(ctx context.Context, db *sqlx.DB, script string, opts MigrateOptions) (Migration, error) {
 	stmts, err := ddl.Parse(script)
 	if err != nil {
 		return Migration{}, err
 	}
-	return migrate(ctx, db, now, func(ctx context.Context, tx *sqlx.Tx) ([]ddl.Statement, error) {
+	return migrate(ctx, db, opts, func(ctx context.Context, tx *sqlx.Tx) ([]ddl.Statement, error) {
 		if err := triggers.CheckDrift(ctx, tx); err != nil {
 			return nil, fmt.Errorf("migrate on top of it: %w", err)
 		}
@@ -51,11 +57,11 @@ func Migrate(ctx context.Context, db *sqlx.DB, script string, now time.Time) (Mi
 // replicated tables since their triggers were installed, as the
 // statements that would have made them (evolve.Adoption); it runs nothing
 // on this node's tables.
-func Adopt(ctx context.Context, db *sqlx.DB, now time.Time) (Migration, error) {
-	return migrate(ctx, db, now, evolve.Adoption, evolve.Adopt)
+func Adopt(ctx context.Context, db *sqlx.DB, opts MigrateOptions) (Migration, error) {
+	return migrate(ctx, db, opts, evolve.Adoption, evolve.Adopt)
 }
 
-func migrate(ctx context.Context, db *sqlx.DB, now time.Time,
+func migrate(ctx context.Context, db *sqlx.DB, opts MigrateOptions,
 	plan func(context.Context, *sqlx.Tx) ([]ddl.Statement, error),
 	apply func(context.Context, *sqlx.Tx, changelog.AppliedMigration) ([]ddl.Statement, error),
 ) (Migration, error) {
@@ -97,7 +103,10 @@ func migrate(ctx context.Context, db *sqlx.DB, now time.Time,
 	if m.Node, err = changelog.NodeID(ctx, tx); err != nil {
 		return m, err
 	}
-	if m.HLC, err = changelog.LogMigration(ctx, tx, m.Migration, now); err != nil {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if m.HLC, err = changelog.LogMigration(ctx, tx, m.Migration, opts.Now); err != nil {
 		return m, err
 	}
 	if m.Statements, err = apply(ctx, tx, m.AppliedMigration); err != nil {
@@ -105,6 +114,9 @@ func migrate(ctx context.Context, db *sqlx.DB, now time.Time,
 	}
 	if err := moveState(ctx, tx, m.Statements); err != nil {
 		return m, err
+	}
+	if opts.DryRun {
+		return m, nil
 	}
 	if err := tx.Commit(); err != nil {
 		return m, fmt.Errorf("migrate: commit: %w", err)

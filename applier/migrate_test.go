@@ -45,7 +45,7 @@ func peer(t *testing.T, from *sqlx.DB) *sqlx.DB {
 
 func migrate(t *testing.T, db *sqlx.DB, script string) applier.Migration {
 	t.Helper()
-	m, err := applier.Migrate(t.Context(), db, script, time.Now())
+	m, err := applier.Migrate(t.Context(), db, script, applier.MigrateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestRefusedMigrationHoldsWhatNeedsIt(t *testing.T) {
 	if v := schemaVersion(t, b); v != 0 {
 		t.Fatalf("b is at version %d: the refused migration applied in part", v)
 	}
-	if _, err := applier.Migrate(t.Context(), b, `CREATE INDEX i ON item(name)`, time.Now()); !errors.Is(err, evolve.ErrRefused) ||
+	if _, err := applier.Migrate(t.Context(), b, `CREATE INDEX i ON item(name)`, applier.MigrateOptions{}); !errors.Is(err, evolve.ErrRefused) ||
 		!strings.Contains(err.Error(), "schema version 1 is held here") {
 		t.Fatalf("a local migration beside a held version: want a refusal, got %v", err)
 	}
@@ -244,7 +244,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	a := node(t, itemDDL)
 	b := peer(t, a)
 	early := time.Now().Add(-time.Minute)
-	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE item ADD COLUMN colour TEXT`, early); err != nil {
+	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE item ADD COLUMN colour TEXT`, applier.MigrateOptions{Now: early}); err != nil {
 		t.Fatal(err)
 	}
 	migrate(t, a, `ALTER TABLE item ADD COLUMN size INTEGER`)
@@ -291,7 +291,7 @@ func TestUnsupportedMigrationRefused(t *testing.T) {
 		`ALTER TABLE item ADD COLUMN colour TEXT; DELETE FROM item`,
 		`CREATE TABLE IF NOT EXISTS x(id INTEGER PRIMARY KEY)`,
 	} {
-		_, err := applier.Migrate(t.Context(), a, script, time.Now())
+		_, err := applier.Migrate(t.Context(), a, script, applier.MigrateOptions{})
 		if !errors.Is(err, ddl.ErrUnsupported) {
 			t.Errorf("%s: want ErrUnsupported, got %v", script, err)
 		}
@@ -303,7 +303,7 @@ func TestUnsupportedMigrationRefused(t *testing.T) {
 		`CREATE TABLE keyless(a, b)`,
 		`ALTER TABLE item ADD COLUMN colour TEXT; ALTER TABLE item ADD COLUMN colour TEXT`,
 	} {
-		_, err := applier.Migrate(t.Context(), a, script, time.Now())
+		_, err := applier.Migrate(t.Context(), a, script, applier.MigrateOptions{})
 		if !errors.Is(err, evolve.ErrRefused) {
 			t.Errorf("%s: want ErrRefused, got %v", script, err)
 		}
@@ -344,10 +344,10 @@ func TestHandMadeAlterAdopted(t *testing.T) {
 	if _, err := shipper.Sync(t.Context(), a, b, applier.Options{}); !errors.Is(err, triggers.ErrSchemaDrift) {
 		t.Fatalf("want ErrSchemaDrift, got %v", err)
 	}
-	if _, err := applier.Migrate(t.Context(), a, `CREATE INDEX i ON item(name)`, time.Now()); !errors.Is(err, triggers.ErrSchemaDrift) {
+	if _, err := applier.Migrate(t.Context(), a, `CREATE INDEX i ON item(name)`, applier.MigrateOptions{}); !errors.Is(err, triggers.ErrSchemaDrift) {
 		t.Fatalf("migrate over a drifted schema: want ErrSchemaDrift, got %v", err)
 	}
-	m, err := applier.Adopt(t.Context(), a, time.Now())
+	m, err := applier.Adopt(t.Context(), a, applier.MigrateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestHandMadeAlterAdopted(t *testing.T) {
 	if rb := rows(t, b, "item"); rb != "1|bolt|10|red" {
 		t.Fatalf("b:\n%s", rb)
 	}
-	if _, err := applier.Adopt(t.Context(), a, time.Now()); !errors.Is(err, evolve.ErrNothingToAdopt) {
+	if _, err := applier.Adopt(t.Context(), a, applier.MigrateOptions{}); !errors.Is(err, evolve.ErrNothingToAdopt) {
 		t.Fatalf("second adopt: want ErrNothingToAdopt, got %v", err)
 	}
 }
@@ -402,7 +402,7 @@ func TestOldInsertReplacingARowTakesTheDefault(t *testing.T) {
 // table, where SQLite would take it: a node holding rows would not.
 func TestNotNullColumnNeedsADefault(t *testing.T) {
 	a := node(t, itemDDL)
-	_, err := applier.Migrate(t.Context(), a, `ALTER TABLE item ADD COLUMN sku TEXT NOT NULL`, time.Now())
+	_, err := applier.Migrate(t.Context(), a, `ALTER TABLE item ADD COLUMN sku TEXT NOT NULL`, applier.MigrateOptions{})
 	if !errors.Is(err, evolve.ErrRefused) || !strings.Contains(err.Error(), "give it a DEFAULT") {
 		t.Fatalf("want a refusal asking for a DEFAULT, got %v", err)
 	}
@@ -432,7 +432,7 @@ func TestMigrationTouchesReplicatedTablesOnly(t *testing.T) {
 	if _, err := triggers.Install(t.Context(), b, triggers.Options{Selection: &triggers.Selection{Exclude: []string{"secret"}}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := applier.Migrate(t.Context(), b, `ALTER TABLE secret ADD COLUMN x TEXT`, time.Now())
+	_, err := applier.Migrate(t.Context(), b, `ALTER TABLE secret ADD COLUMN x TEXT`, applier.MigrateOptions{})
 	if !errors.Is(err, evolve.ErrRefused) || !strings.Contains(err.Error(), "not replicated") {
 		t.Fatalf("local migrate of a local table: want a refusal, got %v", err)
 	}
@@ -453,7 +453,7 @@ func TestMigrationTouchesReplicatedTablesOnly(t *testing.T) {
 func TestHeldLoserDoesNotBlockTheWinningHistory(t *testing.T) {
 	a := node(t, itemDDL)
 	b, c := peer(t, a), peer(t, a)
-	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE item ADD COLUMN colour TEXT`, time.Now().Add(-time.Minute)); err != nil {
+	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE item ADD COLUMN colour TEXT`, applier.MigrateOptions{Now: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	migrate(t, a, `ALTER TABLE item ADD COLUMN size INTEGER`) // loses: made later
@@ -469,7 +469,7 @@ func TestHeldLoserDoesNotBlockTheWinningHistory(t *testing.T) {
 	if res := pull(c, a); res.Held != 1 {
 		t.Fatalf("c should hold a's version: %+v", res)
 	}
-	if _, err := applier.Migrate(t.Context(), b, `CREATE INDEX item_colour ON item(colour)`, time.Now()); err != nil {
+	if _, err := applier.Migrate(t.Context(), b, `CREATE INDEX item_colour ON item(colour)`, applier.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	b.MustExec(`INSERT INTO item VALUES (1, 'bolt', 1, 'red')`)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -27,6 +26,7 @@ func migrateCommand() *ucli.Command {
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "sql", Usage: "the `STATEMENTS` to run, instead of a file", EnvVars: env("sql")},
 			&ucli.BoolFlag{Name: "adopt", Usage: "record the replicated tables' hand-made changes as a schema version (nothing runs here)", EnvVars: env("adopt")},
+			&ucli.BoolFlag{Name: "dry-run", Usage: "check and run everything, print the statements, then roll it all back", EnvVars: env("dry-run")},
 		},
 		Action: func(c *ucli.Context) error {
 			sources := 0
@@ -52,16 +52,21 @@ func migrateCommand() *ucli.Command {
 			}
 			defer db.Close()
 			var m applier.Migration
+			opts := applier.MigrateOptions{DryRun: c.Bool("dry-run")}
 			if c.Bool("adopt") {
-				m, err = applier.Adopt(c.Context, db, time.Now())
+				m, err = applier.Adopt(c.Context, db, opts)
 			} else {
-				m, err = applier.Migrate(c.Context, db, script, time.Now())
+				m, err = applier.Migrate(c.Context, db, script, opts)
 			}
 			if errors.Is(err, ddl.ErrEmpty) {
 				return usageError("migrate %s: %v", path, err)
 			}
 			if err != nil {
 				return fmt.Errorf("migrate %s: %w", path, err)
+			}
+			if opts.DryRun {
+				_, err = fmt.Fprintf(c.App.Writer, "%s-- dry run: schema version %d would be made; nothing changed\n", m.SQL, m.Version)
+				return err
 			}
 			kinds := make([]string, len(m.Statements))
 			for i, st := range m.Statements {

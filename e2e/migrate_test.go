@@ -963,3 +963,17 @@ func TestMigrateRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateDryRun: --dry-run prints what would run and changes nothing.
+func TestMigrateDryRun(t *testing.T) {
+	a := newReplicas(t, `CREATE TABLE note(id TEXT PRIMARY KEY, body TEXT);`, "a")[0]
+	before := shell(t, a, ".schema")
+	out := trigsync(t, "migrate", "--dry-run", a, "--sql", "ALTER TABLE note ADD COLUMN tag TEXT; CREATE INDEX note_tag ON note(tag)")
+	want := "ALTER TABLE note ADD COLUMN tag TEXT;\nCREATE INDEX note_tag ON note(tag);\n-- dry run: schema version 1 would be made; nothing changed\n"
+	if out != want {
+		t.Fatalf("dry run printed %q, want %q", out, want)
+	}
+	if shell(t, a, ".schema") != before || schemaVersion(t, a) != 0 {
+		t.Fatal("a dry run changed the database")
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
@@ -107,7 +106,7 @@ func TestUpgradeMetadataV3(t *testing.T) {
 		cs[4].Op != changelog.Delete || cs[5].Key[0].Value.Text != "d" || cs[5].SchemaVersion != 0 {
 		t.Fatalf("changes after upgrade: %+v", cs)
 	}
-	if _, err := applier.Migrate(t.Context(), db, `ALTER TABLE note ADD COLUMN tag TEXT`, time.Now()); err != nil {
+	if _, err := applier.Migrate(t.Context(), db, `ALTER TABLE note ADD COLUMN tag TEXT`, applier.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	db.MustExec(`INSERT INTO note VALUES ('e', 'after migrate', 5, 'x')`)
@@ -152,7 +151,7 @@ func TestMetadataV4(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx.Commit()
-	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE note ADD COLUMN due TEXT`, time.Now()); err != nil {
+	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE note ADD COLUMN due TEXT`, applier.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	b.MustExec(`UPDATE note SET due = 'monday', text = 'from b' WHERE id = 'a'`)

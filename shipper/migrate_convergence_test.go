@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -59,7 +58,7 @@ func runMigratingSchedule(t *testing.T, tmpl []byte, seed uint64) bool {
 		case k == 3:
 			n.db.MustExec(`UPDATE _trigsync_peers SET pulled_seq = 0`)
 		case k == 4 && made < len(migrations):
-			if _, err := applier.Migrate(ctx, nodes[0].db, migrations[made], time.Now()); err != nil {
+			if _, err := applier.Migrate(ctx, nodes[0].db, migrations[made], applier.MigrateOptions{}); err != nil {
 				t.Fatalf("seed %d: migration %d: %v", seed, made+1, err)
 			}
 			made++
