@@ -497,3 +497,20 @@ func TestRenamedTableStaysSelected(t *testing.T) {
 		t.Fatalf("b's selection: %+v, %v", sel, err)
 	}
 }
+
+// A dry run checks and runs everything, then changes nothing.
+func TestMigrateDryRun(t *testing.T) {
+	a := node(t, itemDDL)
+	m, err := applier.Migrate(t.Context(), a, `ALTER TABLE item ADD COLUMN colour TEXT`, applier.MigrateOptions{DryRun: true})
+	if err != nil || m.Version != 1 || m.SQL != "ALTER TABLE item ADD COLUMN colour TEXT;\n" {
+		t.Fatalf("dry run: %+v, %v", m, err)
+	}
+	if _, err := applier.Migrate(t.Context(), a, `ALTER TABLE nope ADD COLUMN x`, applier.MigrateOptions{DryRun: true}); !errors.Is(err, evolve.ErrRefused) {
+		t.Fatalf("a dry run checks: got %v", err)
+	}
+	var cols int
+	a.Get(&cols, `SELECT count(*) FROM pragma_table_info('item')`)
+	if schemaVersion(t, a) != 0 || cols != 3 || len(testutil.Changes(t, a)) != 0 {
+		t.Fatal("a dry run changed the database")
+	}
+}
