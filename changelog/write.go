@@ -81,6 +81,7 @@ func (a *Appender) Append(ctx context.Context, d Description, c Change, origin, 
 	cols := []string{"hlc", "epoch", "tbl", "op", "origin", "origin_seq", "inc_hlc", "inc_node"}
 	args := []any{int64(c.HLC), c.Epoch, d.ID, string(c.Op), origin, c.OriginSeq, int64(c.Incarnation), incNode}
 	masks := map[int]int64{}
+	partial := c.Op == Insert && len(c.Key)+len(c.Set) < len(d.Columns)
 	for _, cells := range []Cells{c.Key, c.Set} {
 		for _, cell := range cells {
 			slot := d.Slot(cell.Column)
@@ -89,12 +90,11 @@ func (a *Appender) Append(ctx context.Context, d Description, c Change, origin, 
 			}
 			cols = append(cols, ValueColumn(slot))
 			args = append(args, cell.Value.SQL())
-			if (c.Op == Update || c.Op == Insert) && d.Columns[slot].PK == 0 {
+			if (c.Op == Update || partial) && d.Columns[slot].PK == 0 {
 				masks[slot/MaskBits] |= 1 << (slot % MaskBits)
 			}
 		}
 	}
-	partial := c.Op == Insert && len(c.Key)+len(c.Set) < len(d.Columns)
 	for k := 0; k*MaskBits < len(d.Columns) && (c.Op == Update || partial); k++ {
 		if m, ok := masks[k]; ok || partial {
 			cols, args = append(cols, MaskColumn(k)), append(args, m)
