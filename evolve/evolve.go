@@ -56,18 +56,12 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 	if m.Version != current+1 {
 		return nil, fmt.Errorf("%w: schema version %d does not follow this database's version %d", ErrRefused, m.Version, current)
 	}
-	if err := changelog.RecordMigration(ctx, tx, m); err != nil {
-		return nil, err
-	}
-	// A migration changes the replicated tables only (and those it
-	// creates): a peer cannot touch a table this node keeps to itself.
-	active, err := changelog.ActiveDescriptions(ctx, tx)
+	shared, err := sharedTables(ctx, tx, m.Version)
 	if err != nil {
 		return nil, err
 	}
-	shared := map[string]bool{}
-	for name := range active {
-		shared[strings.ToLower(name)] = true
+	if err := changelog.RecordMigration(ctx, tx, m); err != nil {
+		return nil, err
 	}
 	// The triggers name every captured column: DROP COLUMN and RENAME need
 	// them out of the way. InstallTx below makes them again.
@@ -87,15 +81,7 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 		if err := checkAdded(ctx, tx, st); err != nil {
 			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
 		}
-		switch st.Kind {
-		case ddl.CreateTable:
-			shared[strings.ToLower(st.Table)] = true
-		case ddl.RenameTable:
-			delete(shared, strings.ToLower(st.Table))
-			shared[strings.ToLower(st.NewName)] = true
-		case ddl.DropTable:
-			delete(shared, strings.ToLower(st.Table))
-		}
+		share(shared, st)
 	}
 	sel, err := triggers.StoredSelection(ctx, tx)
 	if err != nil {
@@ -109,6 +95,53 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 		return nil, fmt.Errorf("%w: schema version %d: %w", ErrRefused, m.Version, err)
 	}
 	return stmts, nil
+}
+
+// sharedTables returns the (lower-case) names of the tables a migration
+// may change: the replicated ones, and those earlier schema versions
+// created (shared schema, even where a node's selection leaves their rows
+// out). A peer's migration cannot touch a table a node keeps to itself.
+func sharedTables(ctx context.Context, tx *sqlx.Tx, before int64) (map[string]bool, error) {
+	active, err := changelog.ActiveDescriptions(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	shared := map[string]bool{}
+	for name := range active {
+		shared[strings.ToLower(name)] = true
+	}
+	earlier, err := changelog.Migrations(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range earlier {
+		if m.Version >= before {
+			break
+		}
+		stmts, err := ddl.Parse(m.SQL)
+		if err != nil {
+			return nil, fmt.Errorf("schema version %d: %w", m.Version, err)
+		}
+		for _, st := range stmts {
+			share(shared, st)
+		}
+	}
+	return shared, nil
+}
+
+// share follows statement st in the set of shared tables.
+func share(shared map[string]bool, st ddl.Statement) {
+	switch st.Kind {
+	case ddl.CreateTable:
+		shared[strings.ToLower(st.Table)] = true
+	case ddl.RenameTable:
+		if shared[strings.ToLower(st.Table)] {
+			delete(shared, strings.ToLower(st.Table))
+			shared[strings.ToLower(st.NewName)] = true
+		}
+	case ddl.DropTable:
+		delete(shared, strings.ToLower(st.Table))
+	}
 }
 
 // follow returns the table selection with the tables stmts rename renamed
