@@ -346,14 +346,7 @@ func (a *applier) ahead(c changelog.Change) string {
 
 // applyMigration applies a received schema version, or holds it.
 func (a *applier) applyMigration(ctx context.Context, c changelog.Change, res *Result) error {
-	problem := a.ahead(c)
-	var err error
-	if problem == "" {
-		problem, err = a.waiting(ctx, c, 0)
-	}
-	if err == nil && problem == "" {
-		problem, err = a.tryMigration(ctx, c, res)
-	}
+	problem, err := a.tryMigration(ctx, c, 0, false, res)
 	switch {
 	case err != nil:
 		return err

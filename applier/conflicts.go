@@ -137,17 +137,7 @@ func (a *applier) retryOnce(ctx context.Context, kinds []string, ids []int64, re
 
 // retryMigration applies a held schema version once nothing holds it.
 func (a *applier) retryMigration(ctx context.Context, id int64, c changelog.Change, release bool, res *Result) error {
-	problem := ""
-	if !release {
-		problem = a.ahead(c)
-	}
-	var err error
-	if problem == "" {
-		problem, err = a.waiting(ctx, c, id)
-	}
-	if err == nil && problem == "" {
-		problem, err = a.tryMigration(ctx, c, res)
-	}
+	problem, err := a.tryMigration(ctx, c, id, release, res)
 	if err != nil || problem != "" {
 		return err
 	}

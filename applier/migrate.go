@@ -157,10 +157,19 @@ func moveState(ctx context.Context, x sqlx.ExecerContext, stmts []ddl.Statement)
 }
 
 // tryMigration applies a received change of op Schema, or says why it must
-// wait (held). A version this node has already is a duplicate; both are
-// logged, so that the version travels on. It fails with ErrSchemaConflict
-// when the peer's version of a number this node has came first.
-func (a *applier) tryMigration(ctx context.Context, c changelog.Change, res *Result) (string, error) {
+// wait (held): its stamp is too far ahead (unless released), a change of
+// its origin older than conflict `before` (0: any) is held, or the version
+// cannot apply here. A version this node has already is a duplicate; both
+// are logged, so that the version travels on. It fails with
+// ErrSchemaConflict when the peer's version of a number this node has came
+// first.
+func (a *applier) tryMigration(ctx context.Context, c changelog.Change, before int64, release bool, res *Result) (string, error) {
+	if problem := a.ahead(c); problem != "" && !release {
+		return problem, nil
+	}
+	if problem, err := a.waiting(ctx, c, before); err != nil || problem != "" {
+		return problem, err
+	}
 	m := c.Migration
 	if m == nil || m.Version < 1 {
 		return "a schema change without a valid migration", nil

@@ -64,7 +64,7 @@ func arm64(t *testing.T) (qemu, binary string) {
 }
 
 // need finds a tool; without it the test fails in CI and is skipped elsewhere.
-func need(t *testing.T, tool string) string {
+func need(t testing.TB, tool string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
@@ -82,7 +82,7 @@ type result struct {
 }
 
 // run runs a command with extra environment variables ("K=V").
-func run(t *testing.T, env []string, name string, args ...string) result {
+func run(t testing.TB, env []string, name string, args ...string) result {
 	t.Helper()
 	r, err := runQuiet(env, name, args...)
 	if err != nil {
@@ -121,7 +121,7 @@ func trigsync(t *testing.T, args ...string) string {
 
 // shell runs SQL through the sqlite3 command-line shell, waiting up to 10 s
 // for another writer (trigsync serve, say), as any client beside one must.
-func shell(t *testing.T, db, sql string, env ...string) string {
+func shell(t testing.TB, db, sql string, env ...string) string {
 	t.Helper()
 	r := run(t, env, need(t, "sqlite3"), "-bail", "-cmd", ".timeout 10000", db, sql)
 	if r.code != 0 {

@@ -137,7 +137,7 @@ func TestDemo(t *testing.T) {
 }
 
 // freeAddr returns a loopback address no one listens on (for a moment).
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,19 +52,6 @@ func benchRows(tb testing.TB) int {
 	return n
 }
 
-// benchTool finds a tool: a failure in CI, a skip elsewhere.
-func benchTool(tb testing.TB, tool string) string {
-	tb.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s is missing", tool)
-		}
-		tb.Skipf("%s is not installed", tool)
-	}
-	return p
-}
-
 // benchRun runs a process with extra environment variables env ("K=V")
 // to its end and fails unless it exits 0.
 func benchRun(tb testing.TB, env []string, name string, args ...string) benchProcess {
@@ -94,24 +80,18 @@ type benchProcess struct {
 	took           time.Duration // from start to exit
 }
 
-// benchShell runs SQL through the sqlite3 shell, waiting for other writers.
-func benchShell(tb testing.TB, db, sql string) string {
-	tb.Helper()
-	return benchRun(tb, nil, benchTool(tb, "sqlite3"), "-bail", "-cmd", ".timeout 10000", db, sql).stdout
-}
-
 // benchPair makes two nodes of the item table in dir, as the README does:
 // a WAL database, install, VACUUM INTO, reset-node-id; both in WAL mode.
 func benchPair(tb testing.TB, dir string) (a, b string) {
 	tb.Helper()
 	a, b = filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
-	benchShell(tb, a, `PRAGMA journal_mode=WAL; `+benchDDL)
+	shell(tb, a, `PRAGMA journal_mode=WAL; `+benchDDL)
 	benchRun(tb, nil, binary, "install", a)
-	benchShell(tb, a, "VACUUM INTO '"+b+"'")
+	shell(tb, a, "VACUUM INTO '"+b+"'")
 	benchRun(tb, nil, binary, "reset-node-id", b)
 	// VACUUM INTO writes a rollback-journal file: the copy needs WAL again,
 	// or readers wait for every write transaction of serve.
-	benchShell(tb, b, `PRAGMA journal_mode=WAL`)
+	shell(tb, b, `PRAGMA journal_mode=WAL`)
 	return a, b
 }
 
@@ -127,7 +107,7 @@ func benchFill(tb testing.TB, db string, n int) {
 INSERT INTO item SELECT printf('01JD%%022d', i), 'a name', i, i / 4.0, 'a note' FROM c; COMMIT;
 `, start, end-1)
 	}
-	benchShell(tb, db, sql.String())
+	shell(tb, db, sql.String())
 	benchRun(tb, nil, binary, "changes", "--limit", "1", db)
 }
 
@@ -294,7 +274,7 @@ func BenchmarkTransport1M(b *testing.B) {
 
 	// The baselines: the same rows into an empty plain table.
 	plain := filepath.Join(dir, "plain.db")
-	benchShell(b, plain, `PRAGMA journal_mode=WAL; `+benchDDL)
+	shell(b, plain, `PRAGMA journal_mode=WAL; `+benchDDL)
 	db, err := sqlitedb.Open(context.Background(), plain)
 	if err != nil {
 		b.Fatal(err)
@@ -318,8 +298,8 @@ func BenchmarkTransport1M(b *testing.B) {
 	conn.Close()
 	db.Close()
 	plainShell := filepath.Join(dir, "plain-shell.db")
-	benchShell(b, plainShell, `PRAGMA journal_mode=WAL; `+benchDDL)
-	shellBaseline := benchRun(b, nil, benchTool(b, "sqlite3"), plainShell,
+	shell(b, plainShell, `PRAGMA journal_mode=WAL; `+benchDDL)
+	shellBaseline := benchRun(b, nil, need(b, "sqlite3"), plainShell,
 		"ATTACH '"+a+"' AS src; INSERT INTO item SELECT * FROM src.item;").took
 
 	srv := startBenchServe(b, bdb, nil)
@@ -331,7 +311,7 @@ func BenchmarkTransport1M(b *testing.B) {
 	serveCPU := srv.cpu(b) - cpu0
 	peak := srv.peakRSS(b)
 	srv.stop(b)
-	if got := benchShell(b, bdb, `SELECT count(*) FROM item`); got != fmt.Sprintf("%d\n", n) {
+	if got := shell(b, bdb, `SELECT count(*) FROM item`); got != fmt.Sprintf("%d\n", n) {
 		b.Fatalf("b holds %s rows, want %d", strings.TrimSpace(got), n)
 	}
 
@@ -386,7 +366,7 @@ func BenchmarkTransportLag(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	a, bdb := benchPair(b, dir)
-	addrA, addrB := benchFreeAddr(b), benchFreeAddr(b)
+	addrA, addrB := freeAddr(b), freeAddr(b)
 	// Debug logs: each request a serve makes to its peer, with its time.
 	debug := []string{"TRIGSYNC_LOG_LEVEL=debug"}
 	srvA := startBenchServe(b, a, debug, "--listen", addrA, "--peer", "http://"+addrB)
@@ -549,17 +529,6 @@ func BenchmarkTransportLag(b *testing.B) {
 	b.ReportMetric(float64(len(within(srvA.logTimes(`msg="performing request"`, "GET", "/v1/changes")))), "pulls-a-from-b")
 }
 
-// benchFreeAddr returns a loopback address no one listens on (for a moment).
-func benchFreeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // BenchmarkTransportSmallSyncOnLargeDB times a sync of 100 changes on a
 // database of TRIGSYNC_BENCH_ROWS rows (default 1,000,000) and on one of
 // 1,000 rows. For each size, node A's rows reached B (which runs serve)
@@ -585,7 +554,7 @@ func BenchmarkTransportSmallSyncOnLargeDB(b *testing.B) {
 		a, bdb := benchPair(b, dir)
 		benchFill(b, a, rows)
 		plain := filepath.Join(dir, "plain.db")
-		benchShell(b, plain, `PRAGMA journal_mode=WAL; `+benchDDL+` ATTACH '`+a+`' AS src; INSERT INTO item SELECT * FROM src.item;`)
+		shell(b, plain, `PRAGMA journal_mode=WAL; `+benchDDL+` ATTACH '`+a+`' AS src; INSERT INTO item SELECT * FROM src.item;`)
 		srv := startBenchServe(b, bdb, nil)
 		benchSync(b, nil, a, srv.url, rows)
 		return &node{a: a, url: srv.url, plain: plain, rows: rows}
@@ -619,7 +588,7 @@ func BenchmarkTransportSmallSyncOnLargeDB(b *testing.B) {
 			}
 			update := fmt.Sprintf(`UPDATE item SET qty = qty + 1, note = 'round %d' WHERE id IN (%s)`,
 				round, strings.Join(keys, ","))
-			benchShell(b, nd.a, update)
+			shell(b, nd.a, update)
 			b.StartTimer()
 			p := benchSync(b, nil, nd.a, nd.url, updates)
 			b.StopTimer()

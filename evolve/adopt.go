@@ -56,9 +56,9 @@ func Adoption(ctx context.Context, tx *sqlx.Tx) ([]ddl.Statement, error) {
 		if _, ok := active[t.Name]; ok {
 			continue
 		}
-		var sql string
-		if err := tx.GetContext(ctx, &sql, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?`, t.Name); err != nil {
-			return nil, fmt.Errorf("adopt: read the definition of %s: %w", schema.Quote(t.Name), err)
+		sql, err := createSQL(ctx, tx, t.Name)
+		if err != nil {
+			return nil, err
 		}
 		script, created = append(script, sql), append(created, schema.Quote(t.Name))
 	}
@@ -133,9 +133,9 @@ func alterations(ctx context.Context, q sqlx.QueryerContext, d changelog.Descrip
 		out = append(out, "ALTER TABLE "+q1+" DROP COLUMN "+schema.Quote(d.Columns[i].Name))
 	}
 	if len(added) > 0 {
-		var create string
-		if err := sqlx.GetContext(ctx, q, &create, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?`, t.Name); err != nil {
-			return nil, fmt.Errorf("adopt: read the definition of %s: %w", q1, err)
+		create, err := createSQL(ctx, q, t.Name)
+		if err != nil {
+			return nil, err
 		}
 		for _, i := range added {
 			def, err := ddl.ColumnDefinition(create, now.Columns[i].Name)
@@ -149,4 +149,13 @@ func alterations(ctx context.Context, q sqlx.QueryerContext, d changelog.Descrip
 		return refuse("changed in a way other than adding, dropping or renaming columns (a constraint, a default, STRICT or WITHOUT ROWID)")
 	}
 	return out, nil
+}
+
+// createSQL returns the CREATE TABLE statement SQLite keeps for table.
+func createSQL(ctx context.Context, q sqlx.QueryerContext, table string) (string, error) {
+	var sql string
+	if err := sqlx.GetContext(ctx, q, &sql, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?`, table); err != nil {
+		return "", fmt.Errorf("adopt: read the definition of %s: %w", schema.Quote(table), err)
+	}
+	return sql, nil
 }

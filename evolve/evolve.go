@@ -69,16 +69,10 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 		return nil, err
 	}
 	for i, st := range stmts {
-		if !run {
+		if !run { // adopted: made by hand already
 			break
 		}
-		if err := check(ctx, tx, st, shared); err != nil {
-			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
-		}
-		if _, err := tx.ExecContext(ctx, st.SQL); err != nil {
-			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
-		}
-		if err := checkAdded(ctx, tx, st); err != nil {
+		if err := runStatement(ctx, tx, st, shared); err != nil {
 			return nil, fmt.Errorf("%w: schema version %d, statement %d (%.60s): %w", ErrRefused, m.Version, i+1, st.SQL, err)
 		}
 		share(shared, st)
@@ -169,6 +163,18 @@ func follow(sel triggers.Selection, stmts []ddl.Statement) (triggers.Selection, 
 		}
 	}
 	return sel, changed
+}
+
+// runStatement checks statement st against the schema as it is now, runs
+// it, and checks what it added.
+func runStatement(ctx context.Context, tx *sqlx.Tx, st ddl.Statement, shared map[string]bool) error {
+	if err := check(ctx, tx, st, shared); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, st.SQL); err != nil {
+		return err
+	}
+	return checkAdded(ctx, tx, st)
 }
 
 // checkAdded refuses a column added NOT NULL without a default: SQLite
