@@ -13,6 +13,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/ddl"
 	"github.com/trigsync/trigsync/hlc"
@@ -158,6 +159,9 @@ func (s *Session) Commit(ctx context.Context, peer string, through int64) (Resul
 	if err := s.a.applyPostponed(ctx, &s.res); err != nil {
 		return s.res, err
 	}
+	if err := s.a.quiet.Restore(ctx, s.tx); err != nil {
+		return s.res, err
+	}
 	if err := s.a.finish(ctx, Batch{Peer: peer, Through: through}); err != nil {
 		return s.res, err
 	}
@@ -196,6 +200,9 @@ type applier struct {
 	migrated   bool // a schema version was applied since retry last looked at the held changes
 	// postponed holds the changes a FOREIGN KEY refused, in batch order.
 	postponed []postponed
+	// quiet keeps the application's triggers whose effects replicate from
+	// running on the writes of this transaction.
+	quiet *apptriggers.Silencer
 }
 
 type postponed struct {
@@ -216,6 +223,9 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 		return nil, err
 	}
 	if err := a.loadSchema(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.loadTriggers(ctx); err != nil {
 		return nil, err
 	}
 	var vv []struct {
@@ -504,6 +514,11 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 		return false, fmt.Errorf("unknown op %q", c.Op)
 	}
 	dec := lww.Decide(row, cellStamps, lc)
+	if dec.Write != lww.Nothing {
+		if err := a.quiet.Silence(ctx, a.tx); err != nil {
+			return false, err
+		}
+	}
 	q := schema.Quote(t.Name)
 	var written int64
 	switch dec.Write {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/ddl"
 	"github.com/trigsync/trigsync/evolve"
@@ -202,6 +203,11 @@ func (a *applier) tryMigration(ctx context.Context, c changelog.Change, before i
 	if _, err := a.log.Flush(ctx); err != nil {
 		return "", err
 	}
+	// The statements see, and may rename or drop, the application's
+	// triggers as they are.
+	if err := a.quiet.Restore(ctx, a.tx); err != nil {
+		return "", err
+	}
 	if _, err := a.tx.ExecContext(ctx, `SAVEPOINT trigsync_migration`); err != nil {
 		return "", fmt.Errorf("apply schema version %d: %w", m.Version, err)
 	}
@@ -224,6 +230,9 @@ func (a *applier) tryMigration(ctx context.Context, c changelog.Change, before i
 		return "", fmt.Errorf("apply schema version %d: %w", m.Version, err)
 	}
 	if err := a.loadSchema(ctx); err != nil {
+		return "", err
+	}
+	if err := a.loadTriggers(ctx); err != nil {
 		return "", err
 	}
 	a.maxHLC, a.migrated = max(a.maxHLC, c.HLC), true
@@ -272,6 +281,24 @@ func (a *applier) loadSchema(ctx context.Context) error {
 	for _, m := range applied {
 		a.migrations[m.Version], a.version = m, max(a.version, m.Version)
 	}
+	return nil
+}
+
+// loadTriggers classifies the application's triggers on the replicated
+// tables (docs/MERGE.md, "The application's triggers"); one the rule cannot
+// decide stops the apply.
+func (a *applier) loadTriggers(ctx context.Context) error {
+	plan, err := apptriggers.Load(ctx, a.tx, func(table string) bool {
+		_, ok := a.descs[strings.ToLower(table)]
+		return ok
+	})
+	if err == nil {
+		err = plan.Check()
+	}
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	a.quiet = plan.Silencer()
 	return nil
 }
 

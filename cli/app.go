@@ -14,6 +14,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/ddl"
 	"github.com/trigsync/trigsync/evolve"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
@@ -75,7 +76,7 @@ func Run(ctx context.Context, version string, args []string, stdout, stderr io.W
 		errors.Is(err, migrations.ErrTooNew), errors.Is(err, errBusy), errors.Is(err, shipper.ErrRecloneNeeded),
 		errors.Is(err, triggers.ErrSchemaDrift), errors.Is(err, ddl.ErrUnsupported), errors.Is(err, evolve.ErrRefused), errors.Is(err, evolve.ErrNothingToAdopt),
 		errors.Is(err, shipper.ErrPeerRefused),
-		errors.Is(err, applier.ErrSchemaConflict):
+		errors.Is(err, applier.ErrSchemaConflict), errors.Is(err, apptriggers.ErrUndecided):
 		code = ExitRefused
 	}
 	if msg := err.Error(); msg != "" {

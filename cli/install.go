@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/triggers"
 )
 
@@ -21,6 +23,8 @@ func installCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "include", Usage: "replicate only these `TABLES` (comma-separated, repeatable; \\, for a comma in a name)", EnvVars: env("include")},
 			&ucli.StringSliceFlag{Name: "exclude", Usage: "do not replicate these `TABLES`", EnvVars: env("exclude")},
 			&ucli.BoolFlag{Name: "dry-run", Usage: "print the statements install would run, and change nothing", EnvVars: env("dry-run")},
+			&ucli.StringSliceFlag{Name: "trigger", Usage: "what the application's trigger `NAME=fire|skip|auto` does when a peer's change is applied " +
+				"(repeatable, remembered; auto: the rule decides)", EnvVars: env("trigger")},
 		},
 		Action: func(c *ucli.Context) error {
 			log, err := logger(c)
@@ -39,6 +43,16 @@ func installCommand() *ucli.Command {
 					Exclude: tableList(c.StringSlice("exclude")),
 				}
 			}
+			for _, arg := range c.StringSlice("trigger") {
+				name, action, err := apptriggers.ParseChoice(arg)
+				if err != nil {
+					return usageError("%v", err)
+				}
+				if opts.Triggers == nil {
+					opts.Triggers = map[string]apptriggers.Action{}
+				}
+				opts.Triggers[name] = action
+			}
 			r, err := triggers.Install(c.Context, db, opts)
 			if err != nil {
 				return fmt.Errorf("install in %s: %w", path, err)
@@ -49,12 +63,18 @@ func installCommand() *ucli.Command {
 			for _, s := range r.Skipped {
 				log.Info("not replicated", "table", s.Table, "reason", s.Reason)
 			}
+			if err := r.AppTriggers.Check(); err != nil {
+				log.Warn(err.Error())
+			}
 			out := c.App.Writer
 			if opts.DryRun {
 				for _, s := range r.Statements {
 					fmt.Fprintf(out, "%s;\n", s)
 				}
 				fmt.Fprintf(out, "-- dry run: %d statements, nothing changed\n", len(r.Statements))
+				for _, t := range r.AppTriggers {
+					fmt.Fprintf(out, "-- app trigger %s on %s: %s on apply (%s)\n", t.Name, t.Table, t.Action, t.Why)
+				}
 				return nil
 			}
 			names := make([]string, len(r.Tables))
@@ -70,7 +90,9 @@ func installCommand() *ucli.Command {
 			}
 			fmt.Fprintf(out, "trigsync %s %s: node %s, %d tables replicated (%s)\n",
 				verb, path, r.NodeID, len(r.Tables), strings.Join(names, ", "))
-			return nil
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			printAppTriggers(w, r.AppTriggers)
+			return w.Flush()
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +12,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/hlc"
 	"github.com/trigsync/trigsync/peers"
@@ -29,6 +31,7 @@ type Status struct {
 	Changelog       StatusChangelog       `json:"changelog"`
 	Tables          []triggers.TableState `json:"tables"`
 	Skipped         []triggers.Skipped    `json:"skipped"`
+	AppTriggers     apptriggers.Plan      `json:"app_triggers"` // the application's triggers on replicated tables: what each does on apply
 	Peers           []peers.Peer          `json:"peers"`
 }
 
@@ -72,7 +75,7 @@ func statusCommand() *ucli.Command {
 				return fmt.Errorf("status of %s: %w", path, err)
 			}
 			s := Status{Database: path, Format: changelog.Format, MetadataVersion: st.MetadataVersion,
-				Tables: st.Tables, Skipped: st.Skipped}
+				Tables: st.Tables, Skipped: st.Skipped, AppTriggers: st.AppTriggers}
 			if s.NodeID, err = changelog.NodeID(c.Context, tx); err != nil {
 				return err
 			}
@@ -105,6 +108,9 @@ func statusCommand() *ucli.Command {
 			}
 			if s.Skipped == nil {
 				s.Skipped = []triggers.Skipped{}
+			}
+			if s.AppTriggers == nil {
+				s.AppTriggers = apptriggers.Plan{}
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
@@ -146,6 +152,7 @@ func printStatus(c *ucli.Context, s Status) error {
 			fmt.Fprintf(w, "  %s\t%s\n", t.Table, t.Reason)
 		}
 	}
+	printAppTriggers(w, s.AppTriggers)
 	fmt.Fprintf(w, "peers\t%d\n", len(s.Peers))
 	for _, p := range s.Peers {
 		name := p.NodeID
@@ -180,6 +187,22 @@ func printStatus(c *ucli.Context, s Status) error {
 			strings.Join(stale, ", "))
 	}
 	return w.Flush()
+}
+
+// printAppTriggers lists the application's triggers and what each does
+// when a peer's change is applied.
+func printAppTriggers(w io.Writer, plan apptriggers.Plan) {
+	if len(plan) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "app triggers\t%d (on apply: fire runs it, skip does not)\n", len(plan))
+	for _, t := range plan {
+		action := string(t.Action)
+		if t.Action == apptriggers.Undecided {
+			action = "UNDECIDED, nothing applies until you choose with install --trigger " + t.Name + "=fire|skip"
+		}
+		fmt.Fprintf(w, "  %s\ton %s: %s: %s\n", t.Name, t.Table, action, t.Why)
+	}
 }
 
 // warnings groups the tables' warnings: the tables each warning concerns.

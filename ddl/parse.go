@@ -1,7 +1,8 @@
 // Package ddl reads the schema changes `trigsync migrate` replicates
 // (docs/MIGRATIONS.md): it splits a script into statements, classifies each
 // and refuses anything else, with an error naming the statement and the
-// supported path. It checks nothing against a database.
+// supported path. It also reads which tables a trigger's body writes
+// (TriggerWrites). It checks nothing against a database.
 package ddl
 
 import (

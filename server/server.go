@@ -22,6 +22,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/migrations"
 	"github.com/trigsync/trigsync/peers"
@@ -393,7 +394,7 @@ func status(err error) int {
 	if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return http.StatusBadRequest
 	}
-	if errors.Is(err, applier.ErrSchemaConflict) { // not worth a retry
+	if errors.Is(err, applier.ErrSchemaConflict) || errors.Is(err, apptriggers.ErrUndecided) { // not worth a retry
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError

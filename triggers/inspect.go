@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/migrations"
 	"github.com/trigsync/trigsync/schema"
@@ -31,6 +32,7 @@ type State struct {
 	Selection       Selection
 	Tables          []TableState
 	Skipped         []Skipped
+	AppTriggers     apptriggers.Plan
 }
 
 // Inspect compares the installed triggers with the schema without changing
@@ -85,7 +87,8 @@ func Inspect(ctx context.Context, q sqlx.QueryerContext) (State, error) {
 		}
 		s.Tables = append(s.Tables, ts)
 	}
-	return s, nil
+	s.AppTriggers, err = apptriggers.Load(ctx, q, isReplicated(plan.Replicated))
+	return s, err
 }
 
 // ErrSchemaDrift means a replicated table changed outside trigsync: its

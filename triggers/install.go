@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/migrations"
 	"github.com/trigsync/trigsync/schema"
@@ -22,6 +23,9 @@ type Options struct {
 	Selection *Selection
 	// DryRun computes everything and rolls it back.
 	DryRun bool
+	// Triggers are choices for the application's triggers (by name: fire,
+	// skip, or auto to let the rule decide), merged into the stored ones.
+	Triggers map[string]apptriggers.Action
 }
 
 // Table is one replicated table as installed.
@@ -40,7 +44,8 @@ type Report struct {
 	MigratedFrom int
 	Tables       []Table
 	Skipped      []Skipped
-	Statements   []string // the DDL executed, in order; empty when nothing changed
+	Statements   []string         // the DDL executed, in order; empty when nothing changed
+	AppTriggers  apptriggers.Plan // the application's triggers on the replicated tables, and what each does on apply
 }
 
 // Install creates trigsync's tables if needed and brings every selected
@@ -157,7 +162,31 @@ func InstallTx(ctx context.Context, tx *sqlx.Tx, opts Options) (Report, error) {
 		return r, ddl.err
 	}
 	r.Statements = ddl.done
-	return r, nil
+	r.AppTriggers, err = appTriggers(ctx, tx, plan.Replicated, opts.Triggers)
+	return r, err
+}
+
+// appTriggers stores the choices given and classifies the application's
+// triggers on the replicated tables.
+func appTriggers(ctx context.Context, tx *sqlx.Tx, replicated []schema.Table, choices map[string]apptriggers.Action) (apptriggers.Plan, error) {
+	defs, err := apptriggers.Definitions(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if err := apptriggers.StoreChoices(ctx, tx, defs, choices); err != nil {
+		return nil, err
+	}
+	return apptriggers.Load(ctx, tx, isReplicated(replicated))
+}
+
+// isReplicated reports, by name as SQLite matches names, whether a table
+// is one of tables.
+func isReplicated(tables []schema.Table) func(string) bool {
+	names := make(map[string]bool, len(tables))
+	for _, t := range tables {
+		names[strings.ToLower(t.Name)] = true
+	}
+	return func(table string) bool { return names[strings.ToLower(table)] }
 }
 
 // DropTriggers removes trigsync's triggers, so that DDL the triggers name
