@@ -1,0 +1,443 @@
+// Package verify compares the replicated tables of two nodes and lists the
+// rows that differ. It knows no transport: a Source is one node's side of
+// the comparison, DB reads a database, and the caller supplies the other
+// side (another DB, or a client of the server's /v1/verify routes).
+//
+// A table's rows are taken in primary-key order. A range of them is
+// summarised by a Digest: its row count and a 64-bit xxhash of the rows'
+// exact values (storage class and bits: 1, 1.0 and '1' differ) with the
+// columns in a canonical order, by name. Compare asks both sides for the
+// digest of each whole table; only where they differ does it split the
+// range by position (on the side holding more rows), ask both for the
+// digests of the parts and descend into the parts that differ, and list
+// the rows of a range once it is small on both sides. Equal tables cost
+// one digest each way.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/trigsync/trigsync/changelog"
+)
+
+// Table is a replicated table as one side sees it.
+type Table struct {
+	Name string `json:"name"`
+	// Key holds the primary-key columns in key order.
+	Key []string `json:"key"`
+	// Columns holds every replicated column, the key's included, in the
+	// canonical order (Canonical): rows and digests follow it.
+	Columns []string `json:"columns"`
+}
+
+// Canonical sorts column names into the order digests use: by name
+// without regard to ASCII case (as SQLite matches names), then by bytes.
+func Canonical(names []string) {
+	slices.SortFunc(names, func(a, b string) int {
+		if c := strings.Compare(strings.ToLower(a), strings.ToLower(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+}
+
+// sameLayout reports whether t and o have the same key and columns (names
+// matched as SQLite matches them).
+func (t Table) sameLayout(o Table) bool {
+	eq := func(a, b []string) bool {
+		return slices.EqualFunc(a, b, strings.EqualFold)
+	}
+	return eq(t.Key, o.Key) && eq(t.Columns, o.Columns)
+}
+
+// keyIndex returns the positions of the key columns among Columns.
+func (t Table) keyIndex() []int {
+	idx := make([]int, len(t.Key))
+	for i, k := range t.Key {
+		idx[i] = slices.IndexFunc(t.Columns, func(c string) bool { return strings.EqualFold(c, k) })
+	}
+	return idx
+}
+
+// Key is a primary-key value, in key order.
+type Key []changelog.Value
+
+// Range is the rows whose key is above After and at most Through, in key
+// order; a nil After starts at the first row, a nil Through ends at the
+// last.
+type Range struct {
+	After   Key `json:"after"`
+	Through Key `json:"through"`
+}
+
+// Digest summarises the rows of a range.
+type Digest struct {
+	Rows int64  `json:"rows"`
+	Hash uint64 `json:"hash,string"`
+}
+
+// Part is one part of a split range: the rows after the previous part's
+// Through (or the range's After) through Through.
+type Part struct {
+	Through Key `json:"through"`
+	Digest
+}
+
+// Row is one row's values in the order of its Table's Columns.
+type Row []changelog.Value
+
+// Source is one node's side of a comparison.
+type Source interface {
+	// Tables returns the replicated tables, sorted by name.
+	Tables(ctx context.Context) ([]Table, error)
+	// Digests summarises each range of table. With parts 1 each range
+	// gets one Part, its whole. With more, each range is split by
+	// position into up to parts parts of about the same number of rows;
+	// the last part's Through is the range's.
+	Digests(ctx context.Context, table string, ranges []Range, parts int) ([][]Part, error)
+	// Rows returns the rows of each range in key order, at most limit a
+	// range.
+	Rows(ctx context.Context, table string, ranges []Range, limit int) ([][]Row, error)
+}
+
+// Limits of one request to a Source, which a server enforces.
+const (
+	MaxRanges    = 256 // ranges in one Digests or Rows request
+	MaxParts     = 64  // parts one range is split into
+	MaxRowRanges = 64  // ranges in one Rows request
+	MaxRowsLimit = 256 // rows of one range in one Rows answer
+)
+
+// Options tune Compare.
+type Options struct {
+	// Tables restricts the comparison to these tables (matched as SQLite
+	// matches names); empty: every table replicated on either side.
+	Tables []string
+	// Limit is how many differences the report keeps (all are counted);
+	// 0: 20.
+	Limit int
+	// Fanout is how many parts a differing range is split into (0: 16);
+	// Leaf is how many rows a range may hold on both sides for its rows
+	// to be listed rather than split (0: 64).
+	Fanout, Leaf int
+}
+
+// Diff is one difference.
+type Diff struct {
+	Table string `json:"table"`
+	// Kind is "row" (Key names it) or "table" (Problem says what).
+	Kind    string `json:"kind"`
+	Problem string `json:"problem,omitempty"`
+	// Key holds the row's key, in key order.
+	Key changelog.Cells `json:"key,omitempty"`
+	// Side is where the row is: "local", "peer" (on that side only) or
+	// "both" (with different values in Columns).
+	Side    string          `json:"side,omitempty"`
+	Columns []string        `json:"columns,omitempty"`
+	Local   changelog.Cells `json:"local,omitempty"` // the differing columns' values here
+	Peer    changelog.Cells `json:"peer,omitempty"`  // and there
+}
+
+// Report is what Compare found.
+type Report struct {
+	Tables int   // tables compared
+	Rows   int64 // rows of the local side in them
+	// Differences counts every difference; Diffs holds the first
+	// Options.Limit of them.
+	Differences int
+	Diffs       []Diff
+	// Requests counts the calls made to the peer.
+	Requests int
+}
+
+// Equal reports whether nothing differed.
+func (r Report) Equal() bool { return r.Differences == 0 }
+
+// ErrUnknownTable is returned for an Options.Tables name neither side replicates.
+var ErrUnknownTable = errors.New("table not replicated on either side")
+
+// Compare compares the replicated tables of local and peer.
+func Compare(ctx context.Context, local, peer Source, opts Options) (Report, error) {
+	if opts.Limit <= 0 {
+		opts.Limit = 20
+	}
+	if opts.Fanout < 2 {
+		opts.Fanout = 16
+	}
+	opts.Fanout = min(opts.Fanout, MaxParts)
+	if opts.Leaf <= 0 {
+		opts.Leaf = 64
+	}
+	opts.Leaf = min(opts.Leaf, MaxRowsLimit-1)
+	c := &comparison{local: local, peer: peer, opts: opts}
+	var lt, pt []Table
+	err := both(func() (err error) { lt, err = local.Tables(ctx); return }, func() (err error) { pt, err = peer.Tables(ctx); return })
+	c.report.Requests++
+	if err != nil {
+		return c.report, err
+	}
+	find := func(ts []Table, name string) (Table, bool) {
+		i := slices.IndexFunc(ts, func(t Table) bool { return strings.EqualFold(t.Name, name) })
+		if i < 0 {
+			return Table{}, false
+		}
+		return ts[i], true
+	}
+	names := opts.Tables
+	if len(names) == 0 {
+		for _, t := range lt {
+			names = append(names, t.Name)
+		}
+		for _, t := range pt {
+			if _, ok := find(lt, t.Name); !ok {
+				names = append(names, t.Name)
+			}
+		}
+		slices.SortFunc(names, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	}
+	for _, name := range names {
+		l, inLocal := find(lt, name)
+		p, inPeer := find(pt, name)
+		switch {
+		case !inLocal && !inPeer:
+			return c.report, fmt.Errorf("%q: %w", name, ErrUnknownTable)
+		case !inPeer:
+			c.add(Diff{Table: l.Name, Kind: "table", Problem: "replicated on the local side only"})
+		case !inLocal:
+			c.add(Diff{Table: p.Name, Kind: "table", Problem: "replicated on the peer only"})
+		case !l.sameLayout(p):
+			c.add(Diff{Table: l.Name, Kind: "table", Problem: fmt.Sprintf("different columns: key %v, columns %v here; key %v, columns %v on the peer",
+				l.Key, l.Columns, p.Key, p.Columns)})
+		default:
+			if err := c.table(ctx, l, p); err != nil {
+				return c.report, fmt.Errorf("compare %s: %w", l.Name, err)
+			}
+		}
+	}
+	return c.report, nil
+}
+
+type comparison struct {
+	local, peer Source
+	opts        Options
+	report      Report
+}
+
+func (c *comparison) add(d Diff) {
+	c.report.Differences++
+	if len(c.report.Diffs) < c.opts.Limit {
+		c.report.Diffs = append(c.report.Diffs, d)
+	}
+}
+
+// pending is a range whose digests differ.
+type pending struct {
+	r           Range
+	local, peer Digest
+}
+
+// maxDepth bounds the descent: each level divides a range's rows by the
+// fanout, so only tables that change while they are compared get near it.
+const maxDepth = 64
+
+func (c *comparison) table(ctx context.Context, lt, pt Table) error {
+	name := lt.Name
+	whole := []Range{{}}
+	var ld, pd [][]Part
+	err := both(func() (err error) { ld, err = c.local.Digests(ctx, name, whole, 1); return },
+		func() (err error) { pd, err = c.peer.Digests(ctx, name, whole, 1); return })
+	c.report.Requests++
+	if err != nil {
+		return err
+	}
+	if len(ld) != 1 || len(ld[0]) != 1 || len(pd) != 1 || len(pd[0]) != 1 {
+		return errors.New("a side answered the wrong number of digests")
+	}
+	c.report.Tables++
+	c.report.Rows += ld[0][0].Rows
+	level := []pending{}
+	if ld[0][0].Digest != pd[0][0].Digest {
+		level = append(level, pending{Range{}, ld[0][0].Digest, pd[0][0].Digest})
+	}
+	for depth := 0; len(level) > 0; depth++ {
+		if depth == maxDepth {
+			return errors.New("the ranges did not get smaller: is the table changing while it is compared?")
+		}
+		var leaves []Range
+		var byLocal, byPeer []Range // ranges to split, by the side holding more rows
+		for _, p := range level {
+			switch {
+			case p.local.Rows <= int64(c.opts.Leaf) && p.peer.Rows <= int64(c.opts.Leaf):
+				leaves = append(leaves, p.r)
+			case p.local.Rows >= p.peer.Rows:
+				byLocal = append(byLocal, p.r)
+			default:
+				byPeer = append(byPeer, p.r)
+			}
+		}
+		if err := c.leaves(ctx, lt, pt, leaves); err != nil {
+			return err
+		}
+		next, err := c.split(ctx, name, byLocal, c.local, c.peer, false)
+		if err != nil {
+			return err
+		}
+		more, err := c.split(ctx, name, byPeer, c.peer, c.local, true)
+		if err != nil {
+			return err
+		}
+		level = append(next, more...)
+	}
+	return nil
+}
+
+// split splits ranges on splitter, asks other for the digests of the
+// parts, and returns the parts whose digests differ. peerSplits says
+// which side splitter is.
+func (c *comparison) split(ctx context.Context, table string, ranges []Range, splitter, other Source, peerSplits bool) ([]pending, error) {
+	var out []pending
+	for len(ranges) > 0 {
+		batch := ranges[:min(len(ranges), MaxRanges/c.opts.Fanout)]
+		ranges = ranges[len(batch):]
+		parts, err := splitter.Digests(ctx, table, batch, c.opts.Fanout)
+		c.report.Requests++
+		if err != nil {
+			return nil, err
+		}
+		if len(parts) != len(batch) {
+			return nil, errors.New("a side answered the wrong number of splits")
+		}
+		var sub []Range
+		var subDigests []Digest
+		for i, ps := range parts {
+			after := batch[i].After
+			for j, p := range ps {
+				through := p.Through
+				if j == len(ps)-1 {
+					through = batch[i].Through
+				}
+				sub = append(sub, Range{After: after, Through: through})
+				subDigests = append(subDigests, p.Digest)
+				after = through
+			}
+		}
+		for len(sub) > 0 {
+			b := sub[:min(len(sub), MaxRanges)]
+			sub = sub[len(b):]
+			ds := subDigests[:len(b)]
+			subDigests = subDigests[len(b):]
+			od, err := other.Digests(ctx, table, b, 1)
+			c.report.Requests++
+			if err != nil {
+				return nil, err
+			}
+			if len(od) != len(b) {
+				return nil, errors.New("a side answered the wrong number of digests")
+			}
+			for i, d := range od {
+				if len(d) != 1 {
+					return nil, errors.New("a side answered the wrong number of digests")
+				}
+				if d[0].Digest == ds[i] {
+					continue
+				}
+				p := pending{r: b[i], local: ds[i], peer: d[0].Digest}
+				if peerSplits {
+					p.local, p.peer = p.peer, p.local
+				}
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// leaves lists the rows of small ranges on both sides and records how
+// they differ.
+func (c *comparison) leaves(ctx context.Context, lt, pt Table, ranges []Range) error {
+	for len(ranges) > 0 {
+		batch := ranges[:min(len(ranges), MaxRowRanges)]
+		ranges = ranges[len(batch):]
+		var lr, pr [][]Row
+		err := both(func() (err error) { lr, err = c.local.Rows(ctx, lt.Name, batch, MaxRowsLimit); return },
+			func() (err error) { pr, err = c.peer.Rows(ctx, pt.Name, batch, MaxRowsLimit); return })
+		c.report.Requests++
+		if err != nil {
+			return err
+		}
+		if len(lr) != len(batch) || len(pr) != len(batch) {
+			return errors.New("a side answered the wrong number of row lists")
+		}
+		for i := range batch {
+			if len(lr[i]) >= MaxRowsLimit || len(pr[i]) >= MaxRowsLimit {
+				return errors.New("a small range grew: is the table changing while it is compared?")
+			}
+			c.diffRows(lt, pt, lr[i], pr[i])
+		}
+	}
+	return nil
+}
+
+// diffRows records how the rows of one range differ, in key order of the
+// local side, then the peer's rows the local side lacks.
+func (c *comparison) diffRows(lt, pt Table, local, peer []Row) {
+	lk, pk := lt.keyIndex(), pt.keyIndex()
+	keyOf := func(r Row, idx []int) string {
+		var b []byte
+		for _, i := range idx {
+			b = appendValue(b, r[i])
+		}
+		return string(b)
+	}
+	peerRows := make(map[string]Row, len(peer))
+	for _, r := range peer {
+		peerRows[keyOf(r, pk)] = r
+	}
+	key := func(r Row, t Table, idx []int) changelog.Cells {
+		cs := make(changelog.Cells, len(idx))
+		for j, i := range idx {
+			cs[j] = changelog.Cell{Column: t.Key[j], Value: r[i]}
+		}
+		return cs
+	}
+	for _, r := range local {
+		k := keyOf(r, lk)
+		p, ok := peerRows[k]
+		if !ok {
+			c.add(Diff{Table: lt.Name, Kind: "row", Key: key(r, lt, lk), Side: "local"})
+			continue
+		}
+		delete(peerRows, k)
+		d := Diff{Table: lt.Name, Kind: "row", Key: key(r, lt, lk), Side: "both"}
+		for i, col := range lt.Columns {
+			if !r[i].Equal(p[i]) {
+				d.Columns = append(d.Columns, col)
+				d.Local = append(d.Local, changelog.Cell{Column: col, Value: r[i]})
+				d.Peer = append(d.Peer, changelog.Cell{Column: col, Value: p[i]})
+			}
+		}
+		if len(d.Columns) > 0 {
+			c.add(d)
+		}
+	}
+	for _, r := range peer {
+		if _, ok := peerRows[keyOf(r, pk)]; ok {
+			c.add(Diff{Table: lt.Name, Kind: "row", Key: key(r, pt, pk), Side: "peer"})
+		}
+	}
+}
+
+// both runs f and g at once and returns the first error.
+func both(f, g func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- g() }()
+	err := f()
+	if gerr := <-errc; err == nil {
+		err = gerr
+	}
+	return err
+}
