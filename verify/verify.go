@@ -118,7 +118,7 @@ type Options struct {
 	// matches names); empty: every table replicated on either side.
 	Tables []string
 	// Limit is how many differences the report keeps (all are counted);
-	// 0: 20.
+	// 0: 20; negative: none.
 	Limit int
 	// Fanout is how many parts a differing range is split into (0: 16);
 	// Leaf is how many rows a range may hold on both sides for its rows
@@ -162,7 +162,7 @@ var ErrUnknownTable = errors.New("table not replicated on either side")
 
 // Compare compares the replicated tables of local and peer.
 func Compare(ctx context.Context, local, peer Source, opts Options) (Report, error) {
-	if opts.Limit <= 0 {
+	if opts.Limit == 0 {
 		opts.Limit = 20
 	}
 	if opts.Fanout < 2 {
