@@ -26,8 +26,8 @@ func verifyCommand() *ucli.Command {
 		ArgsUsage: "DB",
 		Description: "--peer is another database file (opened read-only) or the URL of a node\n" +
 			"running trigsync serve. Over HTTP the nodes exchange digests of key ranges\n" +
-			"and only descend into the ranges that differ: equal nodes exchange one digest\n" +
-			"per table. Prints one line per differing row (table, key, where, the differing\n" +
+			"and only descend into the ranges that differ: equal nodes exchange one request\n" +
+			"of 16 digests per table. Prints one line per differing row (table, key, where, the differing\n" +
 			"columns), at most --limit, then a count of the rest and a summary line. Exits 0\n" +
 			"when the tables are equal, 1 when they differ, 2 or 3 when they could not be\n" +
 			"compared. Reads only; compare nodes that are not being written to, or expect\n" +

@@ -14,12 +14,12 @@ import (
 // MaxVerifyBytes bounds the body of a /v1/verify request, compressed or not.
 const MaxVerifyBytes = 1 << 20
 
-// VerifyRequest is the body of POST /v1/verify/digests and
-// POST /v1/verify/rows.
+// VerifyRequest is the body of POST /v1/verify/split, /v1/verify/digests
+// and /v1/verify/rows.
 type VerifyRequest struct {
 	Table  string         `json:"table"`
 	Ranges []verify.Range `json:"ranges"`
-	Parts  int            `json:"parts,omitempty"` // digests: parts per range, 1 to verify.MaxParts
+	Parts  int            `json:"parts,omitempty"` // split: parts per range, 2 to verify.MaxParts
 	Limit  int            `json:"limit,omitempty"` // rows: rows per range, 1 to verify.MaxRowsLimit
 }
 
@@ -103,25 +103,42 @@ func (s *Server) verifyFailed(w http.ResponseWriter, r *http.Request, err error)
 	s.fail(w, r, code, err)
 }
 
-func (s *Server) verifyDigests(w http.ResponseWriter, r *http.Request) {
+func (s *Server) verifySplit(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.verifyRequest(w, r, verify.MaxRanges)
 	if !ok {
 		return
 	}
-	if req.Parts < 1 || req.Parts > verify.MaxParts {
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("verify request: parts must be 1 to %d", verify.MaxParts))
+	if req.Parts < 2 || req.Parts > verify.MaxParts {
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("verify request: parts must be 2 to %d", verify.MaxParts))
 		return
 	}
 	d, ok := s.verifySource(w, r)
 	if !ok {
 		return
 	}
-	parts, err := d.Digests(r.Context(), req.Table, req.Ranges, req.Parts)
+	keys, err := d.Split(r.Context(), req.Table, req.Ranges, req.Parts)
 	if err != nil {
 		s.verifyFailed(w, r, err)
 		return
 	}
-	s.reply(w, r, map[string]any{"digests": parts})
+	s.reply(w, r, map[string]any{"keys": keys})
+}
+
+func (s *Server) verifyDigests(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.verifyRequest(w, r, verify.MaxRanges)
+	if !ok {
+		return
+	}
+	d, ok := s.verifySource(w, r)
+	if !ok {
+		return
+	}
+	ds, err := d.Digests(r.Context(), req.Table, req.Ranges)
+	if err != nil {
+		s.verifyFailed(w, r, err)
+		return
+	}
+	s.reply(w, r, map[string]any{"digests": ds})
 }
 
 func (s *Server) verifyRows(w http.ResponseWriter, r *http.Request) {

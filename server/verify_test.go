@@ -63,6 +63,13 @@ func TestVerifyOverHTTP(t *testing.T) {
 	if strings.Join(got, "; ") != want {
 		t.Fatalf("got %s\nwant %s", strings.Join(got, "; "), want)
 	}
+	// Many rows only on the peer: the peer splits the ranges (POST /v1/verify/split).
+	b.MustExec(`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000)
+		INSERT INTO note SELECT printf('n00000-%04d', i), 'extra', i FROM c`)
+	r, err = verify.Compare(t.Context(), local, peer.Verifier(), verify.Options{Limit: 1})
+	if err != nil || r.Differences != 1002 || len(r.Diffs) != 1 {
+		t.Fatalf("1,000 rows more on the peer: %d differences, %+v, %v", r.Differences, r.Diffs, err)
+	}
 }
 
 func TestVerifyRefusesBadRequests(t *testing.T) {
@@ -75,12 +82,12 @@ func TestVerifyRefusesBadRequests(t *testing.T) {
 	}{
 		{"GET", "/v1/verify/tables", "", "", 401, "bearer token"},
 		{"POST", "/v1/verify/digests", "", `{}`, 401, "bearer token"},
-		{"POST", "/v1/verify/digests", "tok", `{"table":"nope","ranges":[{}],"parts":1}`, 400, "not a replicated table"},
-		{"POST", "/v1/verify/digests", "tok", `{"table":"_trigsync_changelog","ranges":[{}],"parts":1}`, 400, "not a replicated table"},
-		{"POST", "/v1/verify/digests", "tok", `{"table":"note","ranges":[{}],"parts":0}`, 400, "parts must be"},
-		{"POST", "/v1/verify/digests", "tok", `{"table":"note","ranges":` + many + `,"parts":1}`, 400, "ranges"},
-		{"POST", "/v1/verify/digests", "tok", `{"table":"note","ranges":[{"after":["i:1","i:2"]}],"parts":1}`, 400, "bad range"},
-		{"POST", "/v1/verify/digests", "tok", `{"table":"note","ranges":[{"after":["x:1"]}],"parts":1}`, 400, "type tag"},
+		{"POST", "/v1/verify/digests", "tok", `{"table":"nope","ranges":[{}]}`, 400, "not a replicated table"},
+		{"POST", "/v1/verify/digests", "tok", `{"table":"_trigsync_changelog","ranges":[{}]}`, 400, "not a replicated table"},
+		{"POST", "/v1/verify/split", "tok", `{"table":"note","ranges":[{}],"parts":1}`, 400, "parts must be"},
+		{"POST", "/v1/verify/digests", "tok", `{"table":"note","ranges":` + many + `}`, 400, "ranges"},
+		{"POST", "/v1/verify/digests", "tok", `{"table":"note","ranges":[{"after":["i:1","i:2"]}]}`, 400, "bad range"},
+		{"POST", "/v1/verify/digests", "tok", `{"table":"note","ranges":[{"after":["x:1"]}]}`, 400, "type tag"},
 		{"POST", "/v1/verify/rows", "tok", `{"table":"note","ranges":[{}],"limit":100000}`, 400, "limit must be"},
 		{"POST", "/v1/verify/rows", "tok", `{"table":"` + strings.Repeat("n", server.MaxVerifyBytes) + `","ranges":[{}],"limit":1}`, 413, "too large"},
 	} {

@@ -48,11 +48,30 @@ type verifyRequest struct {
 	Limit  int            `json:"limit,omitempty"`
 }
 
-func (v remoteVerifier) Digests(ctx context.Context, table string, ranges []verify.Range, parts int) ([][]verify.Part, error) {
-	var out struct {
-		Digests [][]verify.Part `json:"digests"`
+func (v remoteVerifier) Split(ctx context.Context, table string, ranges []verify.Range, parts int) ([][]verify.Key, error) {
+	if len(ranges) == 0 {
+		return nil, nil
 	}
-	if err := v.post(ctx, "/v1/verify/digests", verifyRequest{Table: table, Ranges: ranges, Parts: parts}, &out); err != nil {
+	var out struct {
+		Keys [][]verify.Key `json:"keys"`
+	}
+	if err := v.post(ctx, "/v1/verify/split", verifyRequest{Table: table, Ranges: ranges, Parts: parts}, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Keys) != len(ranges) {
+		return nil, fmt.Errorf("peer %s answered %d splits for %d ranges", v.r.base, len(out.Keys), len(ranges))
+	}
+	return out.Keys, nil
+}
+
+func (v remoteVerifier) Digests(ctx context.Context, table string, ranges []verify.Range) ([]verify.Digest, error) {
+	if len(ranges) == 0 {
+		return nil, nil
+	}
+	var out struct {
+		Digests []verify.Digest `json:"digests"`
+	}
+	if err := v.post(ctx, "/v1/verify/digests", verifyRequest{Table: table, Ranges: ranges}, &out); err != nil {
 		return nil, err
 	}
 	if len(out.Digests) != len(ranges) {

@@ -29,7 +29,6 @@ type dbTable struct {
 	from  string // the quoted table name
 	key   string // the key as an SQL expression: "k" or "(k1, k2)"
 	order string // ORDER BY list
-	kidx  []int  // the key columns' positions in the SELECT list
 }
 
 // NewDB reads the replicated tables of db.
@@ -67,7 +66,6 @@ func NewDB(ctx context.Context, db *sqlx.DB) (*DB, error) {
 			}
 		}
 		Canonical(t.Columns)
-		t.kidx = t.keyIndex()
 		sel := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
 			// A unary + is a no-op that leaves the result without a
@@ -163,17 +161,17 @@ func (d *DB) read(ctx context.Context, f func(tx *sqlx.Tx) error) error {
 	return f(tx)
 }
 
-// Digests summarises each range (Source).
-func (d *DB) Digests(ctx context.Context, table string, ranges []Range, parts int) ([][]Part, error) {
+// Split returns the keys that divide each range by position (Source).
+func (d *DB) Split(ctx context.Context, table string, ranges []Range, parts int) ([][]Key, error) {
 	t, err := d.table(table)
 	if err != nil {
 		return nil, err
 	}
 	parts = max(1, min(parts, MaxParts))
-	out := make([][]Part, len(ranges))
+	out := make([][]Key, len(ranges))
 	err = d.read(ctx, func(tx *sqlx.Tx) error {
 		for i, r := range ranges {
-			if out[i], err = t.digests(ctx, tx, r, parts); err != nil {
+			if out[i], err = t.split(ctx, tx, r, parts); err != nil {
 				return err
 			}
 		}
@@ -182,22 +180,74 @@ func (d *DB) Digests(ctx context.Context, table string, ranges []Range, parts in
 	return out, err
 }
 
-func (t *dbTable) digests(ctx context.Context, tx *sqlx.Tx, r Range, parts int) ([]Part, error) {
+func (t *dbTable) split(ctx context.Context, tx *sqlx.Tx, r Range, parts int) ([]Key, error) {
 	where, args, err := t.where(r)
 	if err != nil {
 		return nil, err
 	}
-	per := int64(1 << 62)
-	if parts > 1 {
-		var n int64
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+t.from+where, args...).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count rows of %s: %w", t.from, err)
+	var n int64
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+t.from+where, args...).Scan(&n); err != nil {
+		return nil, fmt.Errorf("count rows of %s: %w", t.from, err)
+	}
+	if n < 2 || parts < 2 {
+		return nil, nil
+	}
+	per := (n + int64(parts) - 1) / int64(parts)
+	// The key of every per-th row, numbered in SQLite: only the keys
+	// reach Go.
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = fmt.Sprintf("+%s AS k%d", schema.Quote(k), i)
+	}
+	outer := make([]string, len(t.Key))
+	for i := range outer {
+		outer[i] = fmt.Sprintf("k%d", i)
+	}
+	q := "SELECT " + strings.Join(outer, ", ") + " FROM (SELECT " + strings.Join(keys, ", ") +
+		", row_number() OVER (ORDER BY " + t.order + ") AS rn FROM " + t.from + where + ")" +
+		fmt.Sprintf(" WHERE rn %% %d = 0 AND rn < %d ORDER BY rn", per, n)
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("split %s: %w", t.from, err)
+	}
+	found, err := scanRows(rows, len(t.Key))
+	if err != nil {
+		return nil, fmt.Errorf("split %s: %w", t.from, err)
+	}
+	out := make([]Key, len(found))
+	for i, k := range found {
+		out[i] = Key(k)
+	}
+	return out, nil
+}
+
+// Digests summarises each range (Source).
+func (d *DB) Digests(ctx context.Context, table string, ranges []Range) ([]Digest, error) {
+	t, err := d.table(table)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Digest, len(ranges))
+	err = d.read(ctx, func(tx *sqlx.Tx) error {
+		for i, r := range ranges {
+			if out[i], err = t.digest(ctx, tx, r); err != nil {
+				return err
+			}
 		}
-		per = max(1, (n+int64(parts)-1)/int64(parts))
+		return nil
+	})
+	return out, err
+}
+
+func (t *dbTable) digest(ctx context.Context, tx *sqlx.Tx, r Range) (Digest, error) {
+	var dg Digest
+	where, args, err := t.where(r)
+	if err != nil {
+		return dg, err
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT "+t.sel+" FROM "+t.from+where+" ORDER BY "+t.order, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", t.from, err)
+		return dg, fmt.Errorf("read %s: %w", t.from, err)
 	}
 	defer rows.Close()
 	vals := make([]any, len(t.Columns))
@@ -205,45 +255,26 @@ func (t *dbTable) digests(ctx context.Context, tx *sqlx.Tx, r Range, parts int) 
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	var out []Part
 	h := xxhash.New()
-	var cur Part
 	var buf []byte
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("read %s: %w", t.from, err)
+			return dg, fmt.Errorf("read %s: %w", t.from, err)
 		}
 		buf = buf[:0]
 		for _, v := range vals {
 			if buf, err = appendRaw(buf, v); err != nil {
-				return nil, fmt.Errorf("read %s: %w", t.from, err)
+				return dg, fmt.Errorf("read %s: %w", t.from, err)
 			}
 		}
 		h.Write(buf)
-		cur.Rows++
-		if cur.Rows == per && len(out) < parts-1 {
-			cur.Hash = h.Sum64()
-			cur.Through = make(Key, len(t.kidx))
-			for j, k := range t.kidx {
-				if cur.Through[j], err = changelog.FromSQL(vals[k]); err != nil {
-					return nil, err
-				}
-			}
-			out = append(out, cur)
-			cur = Part{}
-			h.Reset()
-		}
+		dg.Rows++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", t.from, err)
+		return dg, fmt.Errorf("read %s: %w", t.from, err)
 	}
-	if cur.Rows > 0 || len(out) == 0 {
-		cur.Hash = h.Sum64()
-		out = append(out, cur)
-	}
-	// The last part ends where the range does.
-	out[len(out)-1].Through = r.Through
-	return out, nil
+	dg.Hash = h.Sum64()
+	return dg, nil
 }
 
 // Rows returns the rows of each range (Source).

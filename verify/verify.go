@@ -6,12 +6,15 @@
 // A table's rows are taken in primary-key order. A range of them is
 // summarised by a Digest: its row count and a 64-bit xxhash of the rows'
 // exact values (storage class and bits: 1, 1.0 and '1' differ) with the
-// columns in a canonical order, by name. Compare asks both sides for the
-// digest of each whole table; only where they differ does it split the
-// range by position (on the side holding more rows), ask both for the
-// digests of the parts and descend into the parts that differ, and list
-// the rows of a range once it is small on both sides. Equal tables cost
-// one digest each way.
+// columns in a canonical order, by name. Compare splits each table by
+// position into a few ranges on the local side (reading keys only), asks
+// both sides for the digests of those ranges at once, and descends only
+// into the ranges that differ: split again on the side holding more of
+// their rows, and listed row by row once small on both sides. Equal
+// tables cost one request of a few digests each way.
+//
+// Rows whose key holds a NULL (SQLite allows it in a rowid table whose key
+// is not an INTEGER PRIMARY KEY) fall in no range and are not compared.
 package verify
 
 import (
@@ -80,13 +83,6 @@ type Digest struct {
 	Hash uint64 `json:"hash,string"`
 }
 
-// Part is one part of a split range: the rows after the previous part's
-// Through (or the range's After) through Through.
-type Part struct {
-	Through Key `json:"through"`
-	Digest
-}
-
 // Row is one row's values in the order of its Table's Columns.
 type Row []changelog.Value
 
@@ -94,11 +90,13 @@ type Row []changelog.Value
 type Source interface {
 	// Tables returns the replicated tables, sorted by name.
 	Tables(ctx context.Context) ([]Table, error)
-	// Digests summarises each range of table. With parts 1 each range
-	// gets one Part, its whole. With more, each range is split by
-	// position into up to parts parts of about the same number of rows;
-	// the last part's Through is the range's.
-	Digests(ctx context.Context, table string, ranges []Range, parts int) ([][]Part, error)
+	// Split returns, for each range of table, the keys that divide its
+	// rows by position into up to parts parts of about the same number of
+	// rows: each key ends a part (none for a range of fewer than two
+	// rows). It reads keys only.
+	Split(ctx context.Context, table string, ranges []Range, parts int) ([][]Key, error)
+	// Digests summarises each range of table.
+	Digests(ctx context.Context, table string, ranges []Range) ([]Digest, error)
 	// Rows returns the rows of each range in key order, at most limit a
 	// range.
 	Rows(ctx context.Context, table string, ranges []Range, limit int) ([][]Row, error)
@@ -106,7 +104,7 @@ type Source interface {
 
 // Limits of one request to a Source, which a server enforces.
 const (
-	MaxRanges    = 256 // ranges in one Digests or Rows request
+	MaxRanges    = 256 // ranges in one Split or Digests request
 	MaxParts     = 64  // parts one range is split into
 	MaxRowRanges = 64  // ranges in one Rows request
 	MaxRowsLimit = 256 // rows of one range in one Rows answer
@@ -120,7 +118,9 @@ type Options struct {
 	// Limit is how many differences the report keeps (all are counted);
 	// 0: 20; negative: none.
 	Limit int
-	// Fanout is how many parts a differing range is split into (0: 16);
+	// Fanout is how many parts a range is split into (0: 16): a table's
+	// first digests are of that many parts, so that a difference costs
+	// no second read of the whole table;
 	// Leaf is how many rows a range may hold on both sides for its rows
 	// to be listed rather than split (0: 64).
 	Fanout, Leaf int
@@ -234,10 +234,11 @@ func (c *comparison) add(d Diff) {
 	}
 }
 
-// pending is a range whose digests differ.
+// pending is a range whose digests differ, to split on the side holding
+// more of its rows.
 type pending struct {
-	r           Range
-	local, peer Digest
+	r         Range
+	peerSplit bool
 }
 
 // maxDepth bounds the descent: each level divides a range's rows by the
@@ -246,123 +247,129 @@ const maxDepth = 64
 
 func (c *comparison) table(ctx context.Context, lt, pt Table) error {
 	name := lt.Name
-	whole := []Range{{}}
-	var ld, pd [][]Part
-	err := both(func() (err error) { ld, err = c.local.Digests(ctx, name, whole, 1); return },
-		func() (err error) { pd, err = c.peer.Digests(ctx, name, whole, 1); return })
-	c.report.Requests++
-	if err != nil {
-		return err
-	}
-	if len(ld) != 1 || len(ld[0]) != 1 || len(pd) != 1 || len(pd[0]) != 1 {
-		return errors.New("a side answered the wrong number of digests")
-	}
-	c.report.Tables++
-	c.report.Rows += ld[0][0].Rows
-	level := []pending{}
-	if ld[0][0].Digest != pd[0][0].Digest {
-		level = append(level, pending{Range{}, ld[0][0].Digest, pd[0][0].Digest})
-	}
 	found := c.report.Differences
-	defer func() {
-		// Digests that differ with no row to show for it: rows the
-		// ranges cannot reach (a NULL in a key column of a rowid table)
-		// or rows that changed meanwhile. Never report equal then.
-		if len(level) == 0 && ld[0][0].Digest != pd[0][0].Digest && c.report.Differences == found {
-			c.add(Diff{Table: name, Kind: "table", Problem: fmt.Sprintf(
-				"the digests differ (%d rows here, %d on the peer) but no row does: a NULL in a key column, or rows written meanwhile?",
-				ld[0][0].Rows, pd[0][0].Rows)})
-		}
-	}()
+	level := []pending{{r: Range{}}} // the whole table, split on the local side
+	var total Digest                 // the local side's, over the first level
+	var differed bool                // some digest differed
 	for depth := 0; len(level) > 0; depth++ {
 		if depth == maxDepth {
 			return errors.New("the ranges did not get smaller: is the table changing while it is compared?")
 		}
+		subs, err := c.split(ctx, name, level)
+		if err != nil {
+			return err
+		}
+		var ld, pd []Digest
+		err = both(func() (err error) { ld, err = digests(ctx, c.local, name, subs); return },
+			func() (err error) { pd, err = digests(ctx, c.peer, name, subs); return })
+		c.report.Requests += (len(subs) + MaxRanges - 1) / MaxRanges
+		if err != nil {
+			return err
+		}
+		level = level[:0]
 		var leaves []Range
-		var byLocal, byPeer []Range // ranges to split, by the side holding more rows
-		for _, p := range level {
-			switch {
-			case p.local.Rows <= int64(c.opts.Leaf) && p.peer.Rows <= int64(c.opts.Leaf):
-				leaves = append(leaves, p.r)
-			case p.local.Rows >= p.peer.Rows:
-				byLocal = append(byLocal, p.r)
-			default:
-				byPeer = append(byPeer, p.r)
+		for i, r := range subs {
+			if depth == 0 {
+				total.Rows += ld[i].Rows
 			}
+			switch {
+			case ld[i] == pd[i]:
+				continue
+			case ld[i].Rows <= int64(c.opts.Leaf) && pd[i].Rows <= int64(c.opts.Leaf):
+				leaves = append(leaves, r)
+			default:
+				level = append(level, pending{r: r, peerSplit: pd[i].Rows > ld[i].Rows})
+			}
+			differed = true
 		}
 		if err := c.leaves(ctx, lt, pt, leaves); err != nil {
 			return err
 		}
-		next, err := c.split(ctx, name, byLocal, c.local, c.peer, false)
-		if err != nil {
-			return err
-		}
-		more, err := c.split(ctx, name, byPeer, c.peer, c.local, true)
-		if err != nil {
-			return err
-		}
-		level = append(next, more...)
+	}
+	c.report.Tables++
+	c.report.Rows += total.Rows
+	// Digests that differ with no row to show for it: rows the ranges
+	// cannot reach (a NULL in a key column of a rowid table) or rows that
+	// changed meanwhile. Never report equal then.
+	if differed && c.report.Differences == found {
+		c.add(Diff{Table: name, Kind: "table", Problem: "digests differ but no row does: a NULL in a key column, or rows written meanwhile?"})
 	}
 	return nil
 }
 
-// split splits ranges on splitter, asks other for the digests of the
-// parts, and returns the parts whose digests differ. peerSplits says
-// which side splitter is.
-func (c *comparison) split(ctx context.Context, table string, ranges []Range, splitter, other Source, peerSplits bool) ([]pending, error) {
-	var out []pending
+// split divides each pending range into parts at the keys its splitting
+// side gives.
+func (c *comparison) split(ctx context.Context, table string, level []pending) ([]Range, error) {
+	var byLocal, byPeer []Range
+	for _, p := range level {
+		if p.peerSplit {
+			byPeer = append(byPeer, p.r)
+		} else {
+			byLocal = append(byLocal, p.r)
+		}
+	}
+	var lk, pk [][]Key
+	err := both(func() (err error) { lk, err = splits(ctx, c.local, table, byLocal, c.opts.Fanout); return },
+		func() (err error) { pk, err = splits(ctx, c.peer, table, byPeer, c.opts.Fanout); return })
+	c.report.Requests += (len(byPeer) + MaxRanges - 1) / MaxRanges
+	if err != nil {
+		return nil, err
+	}
+	var out []Range
+	add := func(ranges []Range, keys [][]Key) {
+		for i, r := range ranges {
+			after := r.After
+			for _, k := range keys[i] {
+				out = append(out, Range{After: after, Through: k})
+				after = k
+			}
+			out = append(out, Range{After: after, Through: r.Through})
+		}
+	}
+	add(byLocal, lk)
+	add(byPeer, pk)
+	return out, nil
+}
+
+// splits asks s for the split keys of ranges, in requests of at most
+// MaxRanges ranges.
+func splits(ctx context.Context, s Source, table string, ranges []Range, parts int) ([][]Key, error) {
+	var out [][]Key
 	for len(ranges) > 0 {
-		batch := ranges[:min(len(ranges), MaxRanges/c.opts.Fanout)]
-		ranges = ranges[len(batch):]
-		parts, err := splitter.Digests(ctx, table, batch, c.opts.Fanout)
-		c.report.Requests++
+		b := ranges[:min(len(ranges), MaxRanges)]
+		ranges = ranges[len(b):]
+		keys, err := s.Split(ctx, table, b, parts)
 		if err != nil {
 			return nil, err
 		}
-		if len(parts) != len(batch) {
+		if len(keys) != len(b) {
 			return nil, errors.New("a side answered the wrong number of splits")
 		}
-		var sub []Range
-		var subDigests []Digest
-		for i, ps := range parts {
-			after := batch[i].After
-			for j, p := range ps {
-				through := p.Through
-				if j == len(ps)-1 {
-					through = batch[i].Through
-				}
-				sub = append(sub, Range{After: after, Through: through})
-				subDigests = append(subDigests, p.Digest)
-				after = through
+		for _, ks := range keys {
+			if len(ks) >= parts {
+				return nil, errors.New("a side split a range into too many parts")
 			}
 		}
-		for len(sub) > 0 {
-			b := sub[:min(len(sub), MaxRanges)]
-			sub = sub[len(b):]
-			ds := subDigests[:len(b)]
-			subDigests = subDigests[len(b):]
-			od, err := other.Digests(ctx, table, b, 1)
-			c.report.Requests++
-			if err != nil {
-				return nil, err
-			}
-			if len(od) != len(b) {
-				return nil, errors.New("a side answered the wrong number of digests")
-			}
-			for i, d := range od {
-				if len(d) != 1 {
-					return nil, errors.New("a side answered the wrong number of digests")
-				}
-				if d[0].Digest == ds[i] {
-					continue
-				}
-				p := pending{r: b[i], local: ds[i], peer: d[0].Digest}
-				if peerSplits {
-					p.local, p.peer = p.peer, p.local
-				}
-				out = append(out, p)
-			}
+		out = append(out, keys...)
+	}
+	return out, nil
+}
+
+// digests asks s for the digests of ranges, in requests of at most
+// MaxRanges ranges.
+func digests(ctx context.Context, s Source, table string, ranges []Range) ([]Digest, error) {
+	var out []Digest
+	for len(ranges) > 0 {
+		b := ranges[:min(len(ranges), MaxRanges)]
+		ranges = ranges[len(b):]
+		ds, err := s.Digests(ctx, table, b)
+		if err != nil {
+			return nil, err
 		}
+		if len(ds) != len(b) {
+			return nil, errors.New("a side answered the wrong number of digests")
+		}
+		out = append(out, ds...)
 	}
 	return out, nil
 }

@@ -209,17 +209,3 @@ func TestLimitCountsAll(t *testing.T) {
 		t.Fatalf("%d differences; want 5000: %+v", r.Differences, r.Diffs)
 	}
 }
-
-// Rows a key range cannot select (NULL keys, which SQLite allows in a
-// rowid table's TEXT key) still make the tables differ.
-func TestNullKeyIsNotEqual(t *testing.T) {
-	a, b := node(t, itemDDL), node(t, itemDDL)
-	fill(t, a, 500)
-	fill(t, b, 500)
-	b.MustExec(`INSERT INTO item(id, name) VALUES (NULL, 'no key')`)
-	r := compare(t, a, b, verify.Options{})
-	if r.Equal() {
-		t.Fatal("a row with a NULL key went unseen")
-	}
-	t.Log(diffs(r))
-}
