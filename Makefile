@@ -38,7 +38,8 @@ cross:
 # Benchmarks: each reports trigsync/plain throughput measured in the same
 # run; scripts/bench-ratios prints the medians (docs/BENCHMARKS.md). The
 # migration benchmark adds 10 columns a run (a table holds at most 2,000);
-# the transport benchmarks run real processes on loopback once each
+# the transport benchmarks (BenchmarkTransportVerify1M among them: verify
+# of two equal million-row nodes over loopback) run real processes once each
 # (TRIGSYNC_BENCH_ROWS=N scales their million rows down).
 bench:
 	go test -run '^$$' -bench . -skip 'Transport|MigrateAddColumn' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out

@@ -49,7 +49,7 @@ func New(version string, stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			installCommand(), uninstallCommand(), migrateCommand(), statusCommand(), changesCommand(),
-			syncCommand(), serveCommand(), cloneCommand(), gcCommand(), conflictsCommand(), resetNodeIDCommand(), demoCommand(), versionCommand(),
+			syncCommand(), serveCommand(), cloneCommand(), gcCommand(), conflictsCommand(), resetNodeIDCommand(), verifyCommand(), demoCommand(), versionCommand(),
 		},
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*ucli.Context, error) {}, // Run reports
@@ -67,6 +67,18 @@ func Run(ctx context.Context, version string, args []string, stdout, stderr io.W
 	if err == nil {
 		return ExitOK
 	}
+	code := exitCode(err)
+	if msg := err.Error(); msg != "" {
+		if !strings.HasPrefix(msg, "trigsync: ") {
+			msg = "trigsync: " + msg
+		}
+		fmt.Fprintln(stderr, msg)
+	}
+	return code
+}
+
+// exitCode is the exit code of a command that failed with err.
+func exitCode(err error) int {
 	var coder ucli.ExitCoder
 	code := ExitError
 	switch {
@@ -78,12 +90,6 @@ func Run(ctx context.Context, version string, args []string, stdout, stderr io.W
 		errors.Is(err, shipper.ErrPeerRefused),
 		errors.Is(err, applier.ErrSchemaConflict), errors.Is(err, apptriggers.ErrUndecided):
 		code = ExitRefused
-	}
-	if msg := err.Error(); msg != "" {
-		if !strings.HasPrefix(msg, "trigsync: ") {
-			msg = "trigsync: " + msg
-		}
-		fmt.Fprintln(stderr, msg)
 	}
 	return code
 }

@@ -89,6 +89,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/cursor", s.cursor)
 	mux.HandleFunc("POST /v1/changes", s.push)
 	mux.HandleFunc("GET /v1/snapshot", s.snapshot)
+	mux.HandleFunc("GET /v1/verify/tables", s.verifyTables)
+	mux.HandleFunc("POST /v1/verify/split", s.verifySplit)
+	mux.HandleFunc("POST /v1/verify/digests", s.verifyDigests)
+	mux.HandleFunc("POST /v1/verify/rows", s.verifyRows)
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
 	}

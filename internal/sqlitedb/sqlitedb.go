@@ -32,6 +32,18 @@ func Open(ctx context.Context, path string) (*sqlx.DB, error) {
 	return open(ctx, path, "rw")
 }
 
+// OpenReadOnly opens the existing database file at path for reading only
+// (SQLite's mode=ro): nothing through it can write the file.
+func OpenReadOnly(ctx context.Context, path string) (*sqlx.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist", path)
+		}
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	return open(ctx, path, "ro")
+}
+
 // Create opens the database at path, creating an empty one if it is missing.
 func Create(ctx context.Context, path string) (*sqlx.DB, error) {
 	return open(ctx, path, "rwc")
