@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -19,14 +20,16 @@ import (
 	"github.com/trigsync/trigsync/hlc"
 	"github.com/trigsync/trigsync/lww"
 	"github.com/trigsync/trigsync/peers"
+	"github.com/trigsync/trigsync/restore"
 	"github.com/trigsync/trigsync/schema"
 )
 
 // Batch is a run of changes from one peer's log, in that log's order.
 type Batch struct {
-	Peer    string             // the peer's node id
-	Through int64              // the peer's log was read up to this seq
-	Changes []changelog.Change // may include changes this node already has
+	Peer       string             // the peer's node id
+	Through    int64              // the peer's log was read up to this seq
+	ThroughHLC hlc.Timestamp      // the stamp of the peer's log row there (0: not known)
+	Changes    []changelog.Change // may include changes this node already has
 }
 
 // Result counts what Apply did.
@@ -59,6 +62,10 @@ var clockFloor = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 type Options struct {
 	MaxClockSkew time.Duration    // 0: DefaultMaxClockSkew
 	Now          func() time.Time // nil: time.Now
+	// Logger is told, at WARN, what an exchange found and mended beside
+	// applying: a node restored from an older copy of itself (package
+	// restore). nil: nothing is logged.
+	Logger *slog.Logger
 	// ForeignKeys enforces FOREIGN KEY constraints while applying, as an
 	// application running with PRAGMA foreign_keys=ON expects. A change
 	// refused for one waits until the rest of its batch applied (its parent
@@ -78,7 +85,7 @@ func Apply(ctx context.Context, db *sqlx.DB, b Batch, opts Options) (Result, err
 	if err := s.Apply(ctx, b.Changes); err != nil {
 		return s.res, err
 	}
-	return s.Commit(ctx, b.Peer, b.Through)
+	return s.Commit(ctx, b.Peer, b.Through, b.ThroughHLC)
 }
 
 // Session is one apply transaction that batches can be streamed into, so
@@ -153,16 +160,16 @@ func (s *Session) Apply(ctx context.Context, changes []changelog.Change) error {
 }
 
 // Commit ends the session: it records that peer's log was read through
-// seq `through` (none when peer is ""), applies the HLC receive rule and
-// commits.
-func (s *Session) Commit(ctx context.Context, peer string, through int64) (Result, error) {
+// seq `through`, whose row has stamp throughHLC (none when peer is ""),
+// applies the HLC receive rule and commits.
+func (s *Session) Commit(ctx context.Context, peer string, through int64, throughHLC hlc.Timestamp) (Result, error) {
 	if err := s.a.applyPostponed(ctx, &s.res); err != nil {
 		return s.res, err
 	}
 	if err := s.a.quiet.Restore(ctx, s.tx); err != nil {
 		return s.res, err
 	}
-	if err := s.a.finish(ctx, Batch{Peer: peer, Through: through}); err != nil {
+	if err := s.a.finish(ctx, Batch{Peer: peer, Through: through, ThroughHLC: throughHLC}); err != nil {
 		return s.res, err
 	}
 	err := s.tx.Commit()
@@ -186,6 +193,7 @@ type applier struct {
 	descs    map[string]changelog.Description // active, by lower-case table name
 	tables   map[string]schema.Table          // by lower-case name
 	hwm      map[int64]int64                  // origin reference → greatest origin seq applied
+	hwmHLC   map[int64]hlc.Timestamp          // origin reference → the stamp of that change
 	inserts  map[string]insertText            // by table: the SQL of the last insert's columns
 	heldFrom map[string]bool                  // origins with a change held here
 	maxHLC   hlc.Timestamp
@@ -203,6 +211,9 @@ type applier struct {
 	// quiet keeps the application's triggers whose effects replicate from
 	// running on the writes of this transaction.
 	quiet *apptriggers.Silencer
+	// forks are the restored nodes known here, by old node id (package
+	// restore): the changes their restored copies made are void.
+	forks map[string]changelog.Fork
 }
 
 type postponed struct {
@@ -217,7 +228,7 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	if err != nil {
 		return nil, err
 	}
-	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), hwm: map[int64]int64{},
+	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), hwm: map[int64]int64{}, hwmHLC: map[int64]hlc.Timestamp{},
 		inserts: map[string]insertText{}, heldFrom: map[string]bool{}}
 	if a.local, err = changelog.NodeID(ctx, tx); err != nil {
 		return nil, err
@@ -228,15 +239,19 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	if err := a.loadTriggers(ctx); err != nil {
 		return nil, err
 	}
-	var vv []struct {
-		Node int64 `db:"node"`
-		Seq  int64 `db:"seq"`
+	if a.forks, err = changelog.Forks(ctx, tx); err != nil {
+		return nil, err
 	}
-	if err := tx.SelectContext(ctx, &vv, `SELECT node, seq FROM _trigsync_origins`); err != nil {
+	var vv []struct {
+		Node int64         `db:"node"`
+		Seq  int64         `db:"seq"`
+		HLC  hlc.Timestamp `db:"hlc"`
+	}
+	if err := tx.SelectContext(ctx, &vv, `SELECT node, seq, ifnull(hlc, 0) AS hlc FROM _trigsync_origins`); err != nil {
 		return nil, fmt.Errorf("read version vector: %w", err)
 	}
 	for _, o := range vv {
-		a.hwm[o.Node] = o.Seq
+		a.hwm[o.Node], a.hwmHLC[o.Node] = o.Seq, o.HLC
 	}
 	if err := tx.GetContext(ctx, &a.open, `SELECT EXISTS (SELECT 1 FROM _trigsync_conflicts WHERE resolved IS NULL)`); err != nil {
 		return nil, fmt.Errorf("look for open conflicts: %w", err)
@@ -276,6 +291,13 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		res.Held++
 		return a.setAside(ctx, "held", c, fmt.Sprintf("origin %.40q or incarnation node %.40q is not a node id", c.Origin, c.IncarnationNode))
 	}
+	if f, ok := a.forks[c.Origin]; ok && f.Void(c.OriginSeq, c.HLC) {
+		res.Duplicates++ // made by a restored copy of its origin: its successor re-issued it
+		return nil
+	}
+	if f, ok := a.forks[c.IncarnationNode]; ok && c.Incarnation >= f.HLC {
+		c.IncarnationNode = f.Successor // the row began with a change the successor re-issued
+	}
 	origin, err := a.st.ref(ctx, c.Origin)
 	if err != nil {
 		return err
@@ -284,9 +306,12 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		res.Duplicates++
 		return nil
 	}
-	a.hwm[origin] = c.OriginSeq
+	a.hwm[origin], a.hwmHLC[origin] = c.OriginSeq, c.HLC
 	if c.Op == changelog.Schema {
 		return a.applyMigration(ctx, c, res)
+	}
+	if c.Op == changelog.Forked {
+		return a.applyFork(ctx, c, origin, res)
 	}
 	c, lost, gone, problem, err := a.translate(c)
 	if err != nil {
@@ -333,6 +358,48 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		return err
 	}
 	return a.appendLog(ctx, postponed{c, d, t, origin})
+}
+
+// applyFork learns that a node was restored from an older copy and healed
+// as another (package restore): the changes its copy made are void from
+// now on, the stamps they carried are the successor's, and the version
+// vector goes back to the node's true history, so that its lost changes
+// apply when they arrive. It logs the fork, so that it travels on.
+func (a *applier) applyFork(ctx context.Context, c changelog.Change, origin int64, res *Result) error {
+	f := c.Fork
+	if f == nil || !changelog.ValidNodeID(f.Node) || !changelog.ValidNodeID(f.Successor) || f.Seq < 1 {
+		res.Held++
+		return a.setAside(ctx, "held", c, "a fork without a valid record")
+	}
+	if _, known := a.forks[f.Node]; !known && f.Node != a.local {
+		if err := a.st.forget(ctx); err != nil {
+			return err
+		}
+		if err := restore.MoveStamps(ctx, a.tx, *f); err != nil {
+			return err
+		}
+		if err := changelog.RecordFork(ctx, a.tx, *f); err != nil {
+			return err
+		}
+		a.forks[f.Node] = *f
+		node, err := a.st.ref(ctx, f.Node)
+		if err != nil {
+			return err
+		}
+		if a.hwm[node] >= f.Seq {
+			if _, err := a.log.Flush(ctx); err != nil { // Known reads the log
+				return err
+			}
+			seq, stamp, err := restore.Known(ctx, a.tx, *f)
+			if err != nil {
+				return err
+			}
+			a.hwm[node], a.hwmHLC[node] = max(seq, f.Seq-1), stamp
+		}
+	}
+	res.Applied++
+	a.maxHLC = max(a.maxHLC, c.HLC)
+	return a.log.AppendFork(ctx, c, origin)
 }
 
 // check says why a change cannot apply here yet: its names are unknown to
@@ -720,7 +787,8 @@ func (a *applier) setAside(ctx context.Context, kind string, c changelog.Change,
 // HLC receive rule, and ends echo suppression.
 func (a *applier) finish(ctx context.Context, b Batch) error {
 	for node, seq := range a.hwm {
-		if _, err := a.tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_origins(node, seq) VALUES (?, ?)`, node, seq); err != nil {
+		if _, err := a.tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_origins(node, seq, hlc) VALUES (?, ?, ?)`,
+			node, seq, int64(a.hwmHLC[node])); err != nil {
 			return fmt.Errorf("store version vector: %w", err)
 		}
 	}
@@ -729,8 +797,12 @@ func (a *applier) finish(ctx context.Context, b Batch) error {
 		if err != nil {
 			return err
 		}
-		if _, err := a.tx.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, pulled_seq) VALUES (?, ?)
-			ON CONFLICT (node) DO UPDATE SET pulled_seq = max(pulled_seq, excluded.pulled_seq)`, peer, b.Through); err != nil {
+		// The stamp at the cursor lets the next exchange check that the
+		// peer's log still holds what was read (package restore).
+		if _, err := a.tx.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, pulled_seq, pulled_hlc) VALUES (?, ?, nullif(?, 0))
+			ON CONFLICT (node) DO UPDATE SET pulled_hlc = CASE WHEN excluded.pulled_seq > pulled_seq OR pulled_hlc IS NULL
+				THEN ifnull(excluded.pulled_hlc, pulled_hlc) ELSE pulled_hlc END,
+			pulled_seq = max(pulled_seq, excluded.pulled_seq)`, peer, b.Through, int64(b.ThroughHLC)); err != nil {
 			return fmt.Errorf("store peer progress: %w", err)
 		}
 		// An exchange with the peer succeeded, in this commit: no other.

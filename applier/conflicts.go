@@ -201,7 +201,7 @@ func Resolve(ctx context.Context, db *sqlx.DB, action Action, ids []int64, opts 
 	if err := tx.GetContext(ctx, &left, `SELECT count(*) FROM _trigsync_conflicts WHERE resolved IS NULL`); err != nil {
 		return 0, err
 	}
-	if _, err := s.Commit(ctx, "", 0); err != nil {
+	if _, err := s.Commit(ctx, "", 0, 0); err != nil {
 		return 0, err
 	}
 	return open - left, nil

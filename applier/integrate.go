@@ -66,8 +66,8 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 		}
 		byTable := map[string][]string{}
 		for _, c := range changes {
-			if c.Op == changelog.Schema {
-				continue // no row: a migration is in the schema already
+			if !c.Op.RowChange() {
+				continue // no row: a migration is in the schema already, a fork in the forks
 			}
 			t, ok := tables[c.Table]
 			if !ok {
@@ -85,7 +85,7 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 		}
 		for _, c := range changes {
 			done = c.Seq
-			if c.Op == changelog.Schema {
+			if !c.Op.RowChange() {
 				continue
 			}
 			if err := integrateOne(ctx, st, incs, tables[c.Table], c); err != nil {

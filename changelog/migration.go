@@ -69,7 +69,18 @@ func RecordMigration(ctx context.Context, tx *sqlx.Tx, m AppliedMigration) error
 // stamped through its end (Stamp, in the same transaction). It returns the
 // stamp.
 func LogMigration(ctx context.Context, tx *sqlx.Tx, m Migration, now time.Time) (hlc.Timestamp, error) {
-	if err := EnsureSlots(ctx, tx, 3); err != nil {
+	stamp, err := logControl(ctx, tx, Schema, now, m.SQL, m.Version, m.Checksum)
+	if err != nil {
+		return 0, fmt.Errorf("log schema version %d: %w", m.Version, err)
+	}
+	return stamp, nil
+}
+
+// logControl appends a row of op with no table (a schema version, a fork)
+// whose values are v0, v1, …: stamped after every row before it, in an
+// epoch of its own. The log must be stamped through its end.
+func logControl(ctx context.Context, tx *sqlx.Tx, op Op, now time.Time, values ...any) (hlc.Timestamp, error) {
+	if err := EnsureSlots(ctx, tx, len(values)); err != nil {
 		return 0, err
 	}
 	var clock struct {
@@ -78,21 +89,26 @@ func LogMigration(ctx context.Context, tx *sqlx.Tx, m Migration, now time.Time) 
 		Epoch      int64 `db:"epoch"`
 	}
 	if err := tx.GetContext(ctx, &clock, `SELECT hlc, stamped_seq, epoch FROM `+ClockTable); err != nil {
-		return 0, fmt.Errorf("log schema version %d: read clock: %w", m.Version, err)
+		return 0, fmt.Errorf("read clock: %w", err)
 	}
 	stamp := max(hlc.FromTime(now), hlc.Timestamp(clock.HLC)+1)
-	res, err := tx.ExecContext(ctx, `INSERT INTO `+LogTable+`(seq, hlc, epoch, tbl, op, v0, v1, v2)
-		SELECT ?, ?, ?, 0, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM `+LogTable+` WHERE seq > ?)`,
-		nil, int64(stamp), clock.Epoch+1, string(Schema), m.SQL, m.Version, m.Checksum, clock.StampedSeq)
+	cols, marks := "", ""
+	for i := range values {
+		cols, marks = cols+", "+ValueColumn(i), marks+", ?"
+	}
+	args := append([]any{int64(stamp), clock.Epoch + 1, string(op)}, values...)
+	res, err := tx.ExecContext(ctx, `INSERT INTO `+LogTable+`(hlc, epoch, tbl, op`+cols+`)
+		SELECT ?, ?, 0, ?`+marks+` WHERE NOT EXISTS (SELECT 1 FROM `+LogTable+` WHERE seq > ?)`,
+		append(args, clock.StampedSeq)...)
 	if err != nil {
-		return 0, fmt.Errorf("log schema version %d: %w", m.Version, err)
+		return 0, err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return 0, fmt.Errorf("log schema version %d: the log has rows not stamped yet", m.Version)
+		return 0, fmt.Errorf("the log has rows not stamped yet")
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE `+ClockTable+` SET hlc = ?, epoch = epoch + 1,
 		stamped_seq = (SELECT max(seq) FROM `+LogTable+`)`, int64(stamp)); err != nil {
-		return 0, fmt.Errorf("log schema version %d: advance clock: %w", m.Version, err)
+		return 0, fmt.Errorf("advance clock: %w", err)
 	}
 	return stamp, nil
 }

@@ -54,14 +54,19 @@ func ResetNodeID(ctx context.Context, tx *sqlx.Tx) (old, fresh string, err error
 	}
 	// The copy has the original's changes: its version vector says so, so
 	// that they are not sent to it again.
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_origins(node, seq)
-		SELECT n.ref, max(l.origin_seq) FROM _trigsync_changelog l JOIN _trigsync_nodes n ON n.ref = l.origin
-		WHERE n.node_id = ? GROUP BY n.ref`, old); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_origins(node, seq, hlc)
+		SELECT l.origin, l.origin_seq, CASE WHEN typeof(l.hlc) = 'integer' THEN l.hlc END FROM _trigsync_changelog l JOIN _trigsync_nodes n ON n.ref = l.origin
+		WHERE n.node_id = ? ORDER BY l.origin_seq DESC LIMIT 1`, old); err != nil {
 		return "", "", fmt.Errorf("reset node id: record the original's changes: %w", err)
 	}
 	fresh, err = setNodeID(ctx, tx)
 	return old, fresh, err
 }
+
+// NewNodeID gives the database a new random node id and returns it; the
+// caller sees to the log rows of the old one (ResetNodeID,
+// restore.Heal).
+func NewNodeID(ctx context.Context, tx *sqlx.Tx) (string, error) { return setNodeID(ctx, tx) }
 
 func setNodeID(ctx context.Context, tx *sqlx.Tx) (string, error) {
 	b := make([]byte, 16)

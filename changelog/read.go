@@ -19,12 +19,13 @@ import (
 // Op is the kind of row change.
 type Op string
 
-// The three row changes, and a schema change.
+// The three row changes, a schema change and a fork.
 const (
 	Insert Op = "I"
 	Update Op = "U"
 	Delete Op = "D"
 	Schema Op = "S" // a migration: Change.Migration; no table, key or cells
+	Forked Op = "F" // a restored node healed: Change.Fork; no table, key or cells
 )
 
 // Cell is one column's value.
@@ -178,7 +179,13 @@ type Change struct {
 	SchemaVersion int64 `json:"schema_version,omitempty"`
 	// Migration is the schema version an op Schema change makes.
 	Migration *Migration `json:"migration,omitempty"`
+	// Fork is what an op Forked change records.
+	Fork *Fork `json:"fork,omitempty"`
 }
+
+// RowChange reports whether op changes a row (and is not a schema
+// version or a fork).
+func (o Op) RowChange() bool { return o == Insert || o == Update || o == Delete }
 
 // fixedColumns is the number of columns Read selects before the masks.
 const fixedColumns = 9
@@ -358,6 +365,9 @@ func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (
 		if c.IncarnationNode, err = r.node(ctx, q, raw[8]); err != nil {
 			return fail("inc_node: %v", err)
 		}
+	}
+	if c.Op == Forked {
+		return decodeFork(c, raw[fixedColumns+r.masks:])
 	}
 	if c.Op == Schema {
 		return decodeMigration(c, raw[fixedColumns+r.masks:])

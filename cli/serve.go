@@ -112,7 +112,7 @@ func serveCommand() *ucli.Command {
 			m := metrics.New(db, log)
 			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log, Metrics: m.Handler(), Observe: m.Observe,
 				SnapshotDir: filepath.Dir(path),
-				Apply:       applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")}})
+				Apply:       applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys"), Logger: log}})
 			if err != nil {
 				return err
 			}

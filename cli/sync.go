@@ -49,8 +49,12 @@ func syncCommand() *ucli.Command {
 				return err
 			}
 			defer db.Close()
+			log, err := logger(c)
+			if err != nil {
+				return err
+			}
 			peerPath := c.String("peer")
-			opts := applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys")}
+			opts := applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys"), Logger: log}
 			if strings.Contains(peerPath, "://") {
 				return syncRemote(c, db, path, peerPath, opts)
 			}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -26,6 +27,7 @@ import (
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/migrations"
 	"github.com/trigsync/trigsync/peers"
+	"github.com/trigsync/trigsync/restore"
 	"github.com/trigsync/trigsync/shipper"
 	"github.com/trigsync/trigsync/triggers"
 )
@@ -59,7 +61,7 @@ type Config struct {
 // Server is the HTTP face of one node.
 type Server struct {
 	cfg    Config
-	nodeID string
+	nodeID atomic.Pointer[string] // a heal of a restore changes it
 	token  [32]byte
 }
 
@@ -75,7 +77,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Observe == nil {
 		cfg.Observe = func(string, applier.Result, error) {}
 	}
-	return &Server{cfg: cfg, nodeID: id, token: sha256.Sum256([]byte(cfg.Token))}, nil
+	s := &Server{cfg: cfg, token: sha256.Sum256([]byte(cfg.Token))}
+	s.nodeID.Store(&id)
+	return s, nil
 }
 
 // ApplyOptions are the options the server applies pushes with.
@@ -89,6 +93,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/cursor", s.cursor)
 	mux.HandleFunc("POST /v1/changes", s.push)
 	mux.HandleFunc("GET /v1/snapshot", s.snapshot)
+	mux.HandleFunc("GET /v1/restore", s.records)
+	mux.HandleFunc("POST /v1/restore", s.heal)
 	mux.HandleFunc("GET /v1/verify/tables", s.verifyTables)
 	mux.HandleFunc("POST /v1/verify/split", s.verifySplit)
 	mux.HandleFunc("POST /v1/verify/digests", s.verifyDigests)
@@ -128,7 +134,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	s.reply(w, r, map[string]any{"node_id": s.nodeID, "format": changelog.Format, "metadata_version": v})
+	s.reply(w, r, map[string]any{"node_id": s.id(), "format": changelog.Format, "metadata_version": v})
 }
 
 // peer reads and checks the peer parameter.
@@ -137,7 +143,7 @@ func (s *Server) peer(r *http.Request) (string, int, error) {
 	if !changelog.ValidNodeID(p) {
 		return "", http.StatusBadRequest, fmt.Errorf("peer %.40q is not a node id", p)
 	}
-	if p == s.nodeID {
+	if p == s.id() {
 		return "", http.StatusConflict, fmt.Errorf("the caller has this server's node id %s: give a copied file its own with trigsync reset-node-id", p)
 	}
 	return p, 0, nil
@@ -159,6 +165,14 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 	if err1 != nil || err2 != nil || err3 != nil || after < 0 || limit < 1 || acked > after {
 		s.fail(w, r, http.StatusBadRequest, errors.New("after, acked and limit must be seqs (acked ≤ after) and a positive row count"))
 		return
+	}
+	// A caller that read this log before says what it saw: a node
+	// restored from an older copy ships nothing until it healed (409).
+	if q.Has("after_hlc") {
+		if err := s.checkRestored(r.Context(), peer, after, q); err != nil {
+			s.failRestored(w, r, err)
+			return
+		}
 	}
 	// A table changed by hand: ship nothing (409).
 	if err := triggers.CheckDrift(r.Context(), s.cfg.DB); err != nil {
@@ -206,7 +220,7 @@ func (s *Server) cursor(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, code, err)
 		return
 	}
-	through, err := applier.Cursor(r.Context(), s.cfg.DB, peer)
+	k, err := restore.Of(r.Context(), s.cfg.DB, peer)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
@@ -216,7 +230,8 @@ func (s *Server) cursor(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	s.reply(w, r, map[string]any{"through": through, "have": have})
+	s.reply(w, r, map[string]any{"through": k.LogSeq, "through_hlc": k.LogHLC, "have": have,
+		"own": restore.Record{Seq: k.OwnSeq, HLC: k.OwnHLC}})
 }
 
 // snapshot sends a consistent copy of the database, made with VACUUM INTO
@@ -266,15 +281,10 @@ type PushResult struct {
 }
 
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = http.MaxBytesReader(w, r.Body, MaxPushBytes)
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		gz, err := gzip.NewReader(body)
-		if err != nil {
-			s.fail(w, r, http.StatusBadRequest, fmt.Errorf("gzip body: %w", err))
-			return
-		}
-		defer gz.Close()
-		body = gz
+	body, err := gunzipped(w, r, MaxPushBytes)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
 	}
 	dec := json.NewDecoder(body)
 	var head struct {
@@ -335,7 +345,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 			return res, err
 		}
 		if ch.EpochEnd {
-			got, err := session.Commit(ctx, peer, ch.Through)
+			got, err := session.Commit(ctx, peer, ch.Through, ch.ThroughHLC)
 			session = nil
 			if err != nil {
 				return res, err
@@ -385,6 +395,20 @@ func decodeChunks(dec *json.Decoder, interrupt func()) (<-chan decoded, func()) 
 			<-exited
 		}
 	}
+}
+
+// gunzipped is a request's body, of at most limit bytes as sent,
+// decompressed when it is gzip-encoded.
+func gunzipped(w http.ResponseWriter, r *http.Request, limit int64) (io.Reader, error) {
+	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if r.Header.Get("Content-Encoding") != "gzip" {
+		return body, nil
+	}
+	gz, err := gzip.NewReader(body)
+	if err != nil {
+		return nil, fmt.Errorf("gzip body: %w", err)
+	}
+	return gz, nil
 }
 
 // status maps a body error to its HTTP status.

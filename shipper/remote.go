@@ -1,6 +1,7 @@
 package shipper
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/tls"
@@ -21,7 +22,9 @@ import (
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/hlc"
 	"github.com/trigsync/trigsync/peers"
+	"github.com/trigsync/trigsync/restore"
 )
 
 // Remote is a peer reached over HTTP (docs/PROTOCOL.md): a Source to pull
@@ -32,6 +35,10 @@ type Remote struct {
 	token string
 	hc    *retryablehttp.Client
 	node  string
+	log   *slog.Logger
+	// knows is what the puller knows of the peer, sent with the next read
+	// for the peer to check (package restore).
+	knows *restore.Knowledge
 }
 
 var _ Source = (*Remote)(nil)
@@ -60,7 +67,11 @@ func NewRemote(base string, cfg RemoteConfig) (*Remote, error) {
 	if cfg.Logger == nil {
 		hc.Logger = nil
 	}
-	return &Remote{base: strings.TrimRight(base, "/"), token: cfg.Token, hc: hc}, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Remote{base: strings.TrimRight(base, "/"), token: cfg.Token, hc: hc, log: log}, nil
 }
 
 // do sends a request; body, when not nil, makes the body again for every
@@ -90,6 +101,7 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 		var e struct {
 			Error string `json:"error"`
 			PrunedError
+			Restored *RestoredError `json:"restored"`
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
@@ -97,6 +109,10 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 		}
 		if resp.StatusCode == http.StatusGone && e.Vector != nil {
 			return &e.PrunedError
+		}
+		if resp.StatusCode == http.StatusConflict && e.Restored != nil && changelog.ValidNodeID(e.Restored.Node) {
+			e.Restored.Reason = fmt.Sprintf("peer %s: %s", r.base, e.Error)
+			return e.Restored
 		}
 		if resp.StatusCode == http.StatusConflict {
 			return fmt.Errorf("%w: %s %s: %s: %s", ErrPeerRefused, method, r.base+path, resp.Status, e.Error)
@@ -131,6 +147,12 @@ func (r *Remote) NodeID(ctx context.Context) (string, error) {
 func (r *Remote) ReadChunk(ctx context.Context, peer string, after, acked int64, limit int) (Chunk, error) {
 	var ch Chunk
 	q := url.Values{"peer": {peer}, "after": {fmt.Sprint(after)}, "acked": {fmt.Sprint(acked)}, "limit": {fmt.Sprint(limit)}}
+	if k := r.knows; k != nil && k.LogSeq == after { // the first read of a pull
+		r.knows = nil
+		q.Set("after_hlc", strconv.FormatUint(uint64(k.LogHLC), 10))
+		q.Set("own_seq", fmt.Sprint(k.OwnSeq))
+		q.Set("own_hlc", strconv.FormatUint(uint64(k.OwnHLC), 10))
+	}
 	if err := r.do(ctx, http.MethodGet, "/v1/changes?"+q.Encode(), nil, &ch); err != nil {
 		return Chunk{Through: after}, err
 	}
@@ -158,12 +180,23 @@ func (r *Remote) Push(ctx context.Context, local *sqlx.DB, limit int) (PushResul
 	if err != nil {
 		return res, err
 	}
-	var cur struct {
-		Through int64            `json:"through"`
-		Have    map[string]int64 `json:"have"`
-	}
+	var cur cursorAnswer
 	if err := r.do(ctx, http.MethodGet, "/v1/cursor?"+url.Values{"peer": {localID}}.Encode(), nil, &cur); err != nil {
 		return res, err
+	}
+	// What the peer knows of this node: a node restored from an older copy
+	// heals before it sends anything (package restore).
+	healed, err := checkSelf(ctx, local, peer, cur.knowledge(), r.log, func(node string, through int64) ([]restore.Record, error) {
+		return r.records(ctx, node, through)
+	})
+	if err != nil {
+		return res, err
+	}
+	if healed != localID {
+		localID = healed
+		if err := r.do(ctx, http.MethodGet, "/v1/cursor?"+url.Values{"peer": {localID}}.Encode(), nil, &cur); err != nil {
+			return res, err
+		}
 	}
 	if err := shippable(ctx, local); err != nil {
 		return res, err
@@ -298,3 +331,60 @@ func (r *Remote) Snapshot(ctx context.Context, w io.Writer, size func(int64)) (i
 // SnapshotSizeHeader carries the uncompressed size of a snapshot
 // (docs/PROTOCOL.md).
 const SnapshotSizeHeader = "X-Trigsync-Snapshot-Bytes"
+
+// cursorAnswer is the answer of GET /v1/cursor.
+type cursorAnswer struct {
+	Through    int64            `json:"through"`
+	ThroughHLC hlc.Timestamp    `json:"through_hlc"`
+	Have       map[string]int64 `json:"have"`
+	Own        restore.Record   `json:"own"` // the caller's last own change the peer holds
+}
+
+func (c cursorAnswer) knowledge() restore.Knowledge {
+	return restore.Knowledge{LogSeq: c.Through, LogHLC: c.ThroughHLC, OwnSeq: c.Own.Seq, OwnHLC: c.Own.HLC}
+}
+
+// records asks the peer for its records of node's own changes through seq through.
+func (r *Remote) records(ctx context.Context, node string, through int64) ([]restore.Record, error) {
+	var out struct {
+		Records []restore.Record `json:"records"`
+	}
+	q := url.Values{"peer": {node}, "through": {fmt.Sprint(through)}}
+	err := r.do(ctx, http.MethodGet, "/v1/restore?"+q.Encode(), nil, &out)
+	return out.Records, err
+}
+
+// heal sends the peer, which found itself restored, what this node (caller)
+// knows of it and holds of its own changes; the peer heals and takes a new
+// node id, which the next exchange asks for.
+func (r *Remote) heal(ctx context.Context, caller string, k restore.Knowledge, recs []restore.Record) error {
+	body, err := json.Marshal(HealRequest{Peer: caller, Knows: k, Records: recs})
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Node string `json:"node"`
+	}
+	if err := r.do(ctx, http.MethodPost, "/v1/restore", gzipped(body), &out); err != nil {
+		return err
+	}
+	r.node = ""
+	return nil
+}
+
+// HealRequest is the body of POST /v1/restore.
+type HealRequest struct {
+	Peer    string            `json:"peer"`    // the caller
+	Knows   restore.Knowledge `json:"knows"`   // what the caller knows of the restored node
+	Records []restore.Record  `json:"records"` // the caller's records of the node's own changes
+}
+
+// gzipped makes a request body of b, gzip-compressed.
+func gzipped(b []byte) retryablehttp.ReaderFunc {
+	return func() (io.Reader, error) {
+		var buf bytes.Buffer
+		gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		gz.Write(b)
+		return &buf, gz.Close()
+	}
+}

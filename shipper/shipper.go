@@ -18,6 +18,7 @@ import (
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/hlc"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/peers"
 	"github.com/trigsync/trigsync/triggers"
@@ -138,9 +139,10 @@ func (f *File) ReadChunk(ctx context.Context, peer string, after, acked int64, l
 
 // Chunk is a run of a log read for a peer.
 type Chunk struct {
-	Changes  []changelog.Change `json:"changes"`   // what the peer lacks: never its own changes
-	Through  int64              `json:"through"`   // the log was read up to this seq
-	EpochEnd bool               `json:"epoch_end"` // Through ends an epoch: a commit may follow
+	Changes    []changelog.Change `json:"changes"`               // what the peer lacks: never its own changes
+	Through    int64              `json:"through"`               // the log was read up to this seq
+	ThroughHLC hlc.Timestamp      `json:"through_hlc,omitempty"` // the stamp of the row there, when the read moved
+	EpochEnd   bool               `json:"epoch_end"`             // Through ends an epoch: a commit may follow
 }
 
 // shippable checks, once per exchange, that no replicated table changed by
@@ -208,6 +210,11 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 	}
 	if !next.Valid { // nothing but the peer's own changes through integrated
 		ch.Through, ch.EpochEnd = max(after, integrated), true
+		if ch.Through > after {
+			if err := tx.GetContext(ctx, &ch.ThroughHLC, `SELECT hlc FROM `+changelog.LogTable+` WHERE seq = ?`, ch.Through); err != nil {
+				return ch, fmt.Errorf("read changes: %w", err)
+			}
+		}
 		return ch, nil
 	}
 	after = next.Int64 - 1
@@ -245,7 +252,7 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 		rows = rows[:limit]
 	}
 	for _, c := range rows {
-		ch.Through = c.Seq
+		ch.Through, ch.ThroughHLC = c.Seq, c.HLC
 		if c.Origin != peer {
 			ch.Changes = append(ch.Changes, c)
 		}
@@ -255,8 +262,24 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 
 // Pull applies to dst every change of src's log that dst lacks. Chunks of
 // limit rows stream into one dst transaction, which commits, with how far
-// it read, whenever a chunk ends an epoch.
+// it read, whenever a chunk ends an epoch. First the source checks that
+// it holds what dst read of it before; a source restored from an older
+// copy heals (package restore) and is pulled again under its new id.
 func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier.Options) (applier.Result, error) {
+	res, err := pull(ctx, dst, src, limit, opts)
+	var restored *RestoredError
+	if !errors.As(err, &restored) {
+		return res, err
+	}
+	if err := healRemote(ctx, dst, src.(*Remote), restored); err != nil {
+		return res, err
+	}
+	more, err := pull(ctx, dst, src, limit, opts)
+	res.Add(more)
+	return res, err
+}
+
+func pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier.Options) (applier.Result, error) {
 	var total applier.Result
 	srcID, err := src.NodeID(ctx)
 	if err != nil {
@@ -269,10 +292,14 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 	if srcID == dstID {
 		return total, fmt.Errorf("both databases have node id %s: give a copied file its own with trigsync reset-node-id", srcID)
 	}
+	if srcID, dstID, err = checkRestores(ctx, dst, src, srcID, dstID, opts.Logger); err != nil {
+		return total, err
+	}
 	cursor, err := applier.Cursor(ctx, dst, srcID)
 	if err != nil {
 		return total, err
 	}
+	var cursorHLC hlc.Timestamp // the stamp of the row at cursor, once a read moves it
 	// Every read acknowledges what is committed; sentAck is the greatest
 	// acknowledgement a read carried.
 	committed, sentAck := cursor, int64(-1)
@@ -344,7 +371,7 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 		}
 		for {
 			if ch.Through == cursor {
-				res, err := s.Commit(ctx, srcID, cursor)
+				res, err := s.Commit(ctx, srcID, cursor, cursorHLC)
 				total.Add(res)
 				if err == nil && cursor > sentAck {
 					_, err = src.ReadChunk(ctx, dstID, cursor, cursor, 1) // acknowledge the last commit
@@ -355,7 +382,7 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 				s.Rollback()
 				return total, err
 			}
-			cursor = ch.Through
+			cursor, cursorHLC = ch.Through, ch.ThroughHLC
 			if ch.EpochEnd {
 				break
 			}
@@ -364,7 +391,7 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 				return total, err
 			}
 		}
-		res, err := s.Commit(ctx, srcID, cursor)
+		res, err := s.Commit(ctx, srcID, cursor, cursorHLC)
 		if err != nil {
 			return total, err
 		}
