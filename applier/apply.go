@@ -293,14 +293,15 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 	if problem == "" {
 		d, t, problem = a.check(c)
 	}
+	behind := false // only an earlier conflict holds it: that one may heal now
 	if problem == "" {
 		if problem, err = a.waiting(ctx, c, 0); err != nil {
 			return err
 		}
+		behind = problem != ""
 	}
 	if problem != "" {
-		res.Held++
-		return a.setAside(ctx, "held", c, problem)
+		return a.hold(ctx, c, t, behind, problem, res)
 	}
 	collision, refused, err := a.mergeOne(ctx, d, t, c)
 	switch {
@@ -365,7 +366,16 @@ func (a *applier) applyMigration(ctx context.Context, c changelog.Change, res *R
 // a failed statement. Any other error ends the batch.
 func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schema.Table, c changelog.Change) (collision bool, refused, err error) {
 	a.maxHLC = max(a.maxHLC, c.HLC)
-	// Names are the local schema's from here on (on copies of the cells).
+	collision, err = a.merge(ctx, t, localNames(d, c))
+	if err != nil && refusedByData(err) {
+		return false, err, nil
+	}
+	return collision, nil, err
+}
+
+// localNames returns c with the local schema's names (on copies of the
+// cells): c's names must resolve in d.
+func localNames(d changelog.Description, c changelog.Change) changelog.Change {
 	c.Table = d.Table
 	c.Key, c.Set = append(changelog.Cells(nil), c.Key...), append(changelog.Cells(nil), c.Set...)
 	for _, cells := range []changelog.Cells{c.Key, c.Set} {
@@ -373,11 +383,7 @@ func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schem
 			cells[i].Column = d.Columns[d.Slot(cells[i].Column)].Name
 		}
 	}
-	collision, err = a.merge(ctx, t, c)
-	if err != nil && refusedByData(err) {
-		return false, err, nil
-	}
-	return collision, nil, err
+	return c
 }
 
 // applyPostponed retries the changes a FOREIGN KEY refused until a round
