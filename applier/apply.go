@@ -303,13 +303,17 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 	if problem != "" {
 		return a.hold(ctx, c, t, behind, problem, res)
 	}
+	if a.waitsInBatch(t, c) { // behind an earlier change of its row that waits for its parent
+		a.postponed = append(a.postponed, postponed{c, d, t, origin})
+		return a.appendLog(ctx, postponed{c, d, t, origin})
+	}
 	collision, refused, err := a.mergeOne(ctx, d, t, c)
 	switch {
 	case err != nil:
 		return err
 	case isForeignKey(refused):
+		// Logged now, in its origin's order, like a change set aside.
 		a.postponed = append(a.postponed, postponed{c, d, t, origin})
-		return nil
 	case refused != nil:
 		res.Conflicts++
 		err = a.setAside(ctx, "error", c, refused.Error())
@@ -386,13 +390,18 @@ func localNames(d changelog.Description, c changelog.Change) changelog.Change {
 	return c
 }
 
-// applyPostponed retries the changes a FOREIGN KEY refused until a round
-// applies none, then sets the rest aside. Every one is appended to the log.
+// applyPostponed retries the changes a FOREIGN KEY refused, each after the
+// earlier ones of its row, until a round applies none, then sets the rest
+// aside. Every one was appended to the log when it arrived.
 func (a *applier) applyPostponed(ctx context.Context, res *Result) error {
 	for progress := true; progress && len(a.postponed) > 0; {
 		progress = false
 		var still []postponed
 		for _, p := range a.postponed {
+			if slices.ContainsFunc(still, p.sameRow) {
+				still = append(still, p)
+				continue
+			}
 			_, refused, err := a.mergeOne(ctx, p.d, p.t, p.c)
 			if err != nil {
 				return err
@@ -403,23 +412,12 @@ func (a *applier) applyPostponed(ctx context.Context, res *Result) error {
 			}
 			progress = true
 			res.Applied++
-			if err := a.appendLog(ctx, p); err != nil {
-				return err
-			}
 		}
 		a.postponed = still
 	}
-	for _, p := range a.postponed {
-		res.Conflicts++
-		if err := a.setAside(ctx, "error", p.c, "FOREIGN KEY constraint failed: the row it refers to is missing on this node"); err != nil {
-			return err
-		}
-		if err := a.appendLog(ctx, p); err != nil {
-			return err
-		}
-	}
+	still := a.postponed
 	a.postponed = nil
-	return nil
+	return a.setAsidePostponed(ctx, still, res)
 }
 
 func (a *applier) appendLog(ctx context.Context, p postponed) error {

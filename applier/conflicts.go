@@ -184,6 +184,58 @@ func (a *applier) hold(ctx context.Context, c changelog.Change, t schema.Table, 
 	return nil
 }
 
+// waitsInBatch says whether an earlier change of c's row (in table t) waits
+// in this batch for its parent (a FOREIGN KEY refused it): c waits after it.
+func (a *applier) waitsInBatch(t schema.Table, c changelog.Change) bool {
+	if len(a.postponed) == 0 {
+		return false
+	}
+	return slices.ContainsFunc(a.postponed, postponed{c: c, t: t}.sameRow)
+}
+
+// sameRow reports whether p and o change one row.
+func (p postponed) sameRow(o postponed) bool {
+	return strings.EqualFold(p.t.Name, o.t.Name) && rowKey(p.c.Key) == rowKey(o.c.Key)
+}
+
+// setAsidePostponed sets aside the changes whose parent never came in
+// their batch: the first of a row as an `error`, the later ones of the row
+// as `error`s waiting for it (they are logged already). Such a row's later
+// changes may heal it (a delete, a new parent this node has).
+func (a *applier) setAsidePostponed(ctx context.Context, list []postponed, res *Result) error {
+	for i, p := range list {
+		if slices.ContainsFunc(list[:i], p.sameRow) {
+			continue // set aside with the first of its row
+		}
+		why := "FOREIGN KEY constraint failed: the row it refers to is missing on this node"
+		n := 0
+		for _, q := range list[i:] {
+			if !p.sameRow(q) {
+				continue
+			}
+			if err := a.setAside(ctx, "error", q.c, why); err != nil {
+				return err
+			}
+			if n == 0 {
+				var id int64
+				if err := a.tx.GetContext(ctx, &id, `SELECT max(id) FROM _trigsync_conflicts`); err != nil {
+					return fmt.Errorf("record conflict: %w", err)
+				}
+				why = fmt.Sprintf("waits for conflict %d, an earlier change of the same row", id)
+			}
+			n++
+		}
+		folded, err := a.heal(ctx, p.c, p.t, false, res)
+		if err != nil {
+			return err
+		}
+		if len(folded) == 0 {
+			res.Conflicts += n
+		}
+	}
+	return nil
+}
+
 // Action is what an operator does with conflicts.
 type Action int
 

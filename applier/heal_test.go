@@ -330,3 +330,35 @@ func modelRender(t *testing.T, db *sqlx.DB) string {
 	}
 	return "u2: " + strings.Join(cells, " ")
 }
+
+// With foreign keys enforced, a child that waits in its batch for its
+// parent keeps its place: the later changes of its row wait with it, and
+// a node relays the child in its origin's order.
+func TestForeignKeyWaitKeepsOrder(t *testing.T) {
+	ddl := []string{`CREATE TABLE parent(id TEXT PRIMARY KEY)`,
+		`CREATE TABLE child(id TEXT PRIMARY KEY, parent_id TEXT NOT NULL REFERENCES parent(id), v TEXT)`}
+	fk := applier.Options{ForeignKeys: true}
+	a, b, c := node(t, ddl...), node(t, ddl...), node(t, ddl...)
+	tx := b.MustBegin() // b's foreign keys are off: the child comes first
+	tx.MustExec(`INSERT INTO child VALUES ('c1', 'p1', 'first')`)
+	tx.MustExec(`UPDATE child SET v = 'second' WHERE id = 'c1'`)
+	tx.MustExec(`INSERT INTO child VALUES ('c2', 'nobody', 'orphan')`)
+	tx.MustExec(`DELETE FROM child WHERE id = 'c2'`)
+	tx.MustExec(`INSERT INTO parent VALUES ('p1')`)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if res := pull(t, a, b, fk); res.Applied != 5 || res.Conflicts+res.Held != 0 {
+		t.Fatalf("result %+v\n%s", res, openConflicts(t, a))
+	}
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db {
+		t.Fatalf("nodes differ:\n%s\n%s", da, db)
+	}
+	if la, lb := received(t, a, nodeID(t, b)), received(t, b, nodeID(t, b)); la != lb {
+		t.Fatalf("b's changes in a's log:\n%s\nin b's:\n%s", la, lb)
+	}
+	pull(t, c, a, fk) // c hears of b's changes from a alone
+	if dc, db := testutil.Dump(t, c), testutil.Dump(t, b); dc != db {
+		t.Fatalf("relayed by a:\n%s\nb:\n%s", dc, db)
+	}
+}
