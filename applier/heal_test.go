@@ -2,6 +2,7 @@ package applier_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -361,4 +362,76 @@ func TestForeignKeyWaitKeepsOrder(t *testing.T) {
 	if dc, db := testutil.Dump(t, c), testutil.Dump(t, b); dc != db {
 		t.Fatalf("relayed by a:\n%s\nb:\n%s", dc, db)
 	}
+}
+
+// Random histories of one row, made on B, its first insert clashing on A
+// and the last change making it fit: delivered to A and to C (where
+// nothing clashes) in random batches, they leave A with no open conflict
+// and the row, its merge state and B's log rows as on C.
+func TestHealRandomHistories(t *testing.T) {
+	healed := 0
+	for seed := uint64(1); seed <= 30; seed++ {
+		r := rand.New(rand.NewPCG(seed, 7))
+		a, b, c := node(t, usersDDL), node(t, usersDDL), node(t, usersDDL)
+		a.MustExec(`INSERT INTO users VALUES ('u1', 'x@example.org', 'Alice', 30)`)
+		email := func() string {
+			if r.IntN(3) == 0 {
+				return fmt.Sprintf("e%d@example.org", r.IntN(1000))
+			}
+			return "x@example.org" // A's u1 holds it
+		}
+		b.MustExec(`INSERT INTO users VALUES ('u2', 'x@example.org', 'Bob', 40)`)
+		var history []string
+		for step := 0; step < 3+r.IntN(6) || history == nil; step++ {
+			var n int
+			b.Get(&n, `SELECT count(*) FROM users WHERE id = 'u2'`)
+			var w string
+			switch k := r.IntN(4); {
+			case n == 0:
+				w = fmt.Sprintf(`INSERT INTO users VALUES ('u2', '%s', 'Bob %d', %d)`, email(), step, step)
+			case k == 0:
+				w = `DELETE FROM users WHERE id = 'u2'`
+			case k == 1:
+				w = fmt.Sprintf(`UPDATE users SET email = '%s' WHERE id = 'u2'`, email())
+			case k == 2:
+				w = fmt.Sprintf(`UPDATE users SET name = 'Bob %d' WHERE id = 'u2'`, step)
+			default:
+				w = fmt.Sprintf(`UPDATE users SET age = %d, name = 'Rob %d' WHERE id = 'u2'`, step, step)
+			}
+			b.MustExec(w)
+			history = append(history, w)
+			if r.IntN(3) == 0 {
+				pull(t, a, b, applier.Options{})
+			}
+			if r.IntN(3) == 0 {
+				pull(t, c, b, applier.Options{})
+			}
+		}
+		b.MustExec(`UPDATE users SET email = 'fits@example.org' WHERE id = 'u2' AND email = 'x@example.org'`)
+		pull(t, a, b, applier.Options{})
+		pull(t, c, b, applier.Options{})
+		where := `r.tbl = 'users' AND r.pk = '["t:u2"]'`
+		fail := func(format string, args ...any) {
+			t.Fatalf("seed %d, history on b:\n%s\n"+format, append([]any{seed, strings.Join(history, "\n")}, args...)...)
+		}
+		if open := openConflicts(t, a); open != "" {
+			fail("a's open conflicts:\n%s", open)
+		}
+		var n int
+		a.Get(&n, `SELECT count(*) FROM _trigsync_conflicts WHERE resolved LIKE '%healed%'`)
+		healed += n
+		if sa, sc := mergeState(t, a, where), mergeState(t, c, where); sa != sc {
+			fail("merge state of u2 on a:\n%s\non c:\n%s", sa, sc)
+		}
+		if ma, mc := modelRender(t, a), modelRender(t, c); ma != mc {
+			fail("u2 on a: %s, on c: %s", ma, mc)
+		}
+		if la, lc := received(t, a, nodeID(t, b)), received(t, c, nodeID(t, b)); la != lc {
+			fail("b's changes in a's log:\n%s\nin c's:\n%s", la, lc)
+		}
+	}
+	if healed < 30 {
+		t.Fatalf("only %d conflicts healed in 30 histories", healed)
+	}
+	t.Logf("%d conflicts healed", healed)
 }
