@@ -194,8 +194,10 @@ type applier struct {
 	migrations map[int64]changelog.AppliedMigration
 	steps      map[int64][]ddl.Statement
 	migrated   bool // a schema version was applied since retry last looked at the held changes
-	// postponed holds the changes a FOREIGN KEY refused, in batch order.
-	postponed []postponed
+	// postponed holds the changes a FOREIGN KEY refused, in batch order,
+	// with the later changes of their rows; postponedRows names those rows.
+	postponed     []postponed
+	postponedRows map[string]bool
 }
 
 type postponed struct {
@@ -303,8 +305,8 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 	if problem != "" {
 		return a.hold(ctx, c, t, behind, problem, res)
 	}
-	if a.waitsInBatch(t, c) { // behind an earlier change of its row that waits for its parent
-		a.postponed = append(a.postponed, postponed{c, d, t, origin})
+	if a.postponedRows[postponed{c: c, t: t}.row()] { // behind an earlier change of its row that waits for its parent
+		a.postpone(postponed{c, d, t, origin})
 		return a.appendLog(ctx, postponed{c, d, t, origin})
 	}
 	collision, refused, err := a.mergeOne(ctx, d, t, c)
@@ -313,7 +315,7 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		return err
 	case isForeignKey(refused):
 		// Logged now, in its origin's order, like a change set aside.
-		a.postponed = append(a.postponed, postponed{c, d, t, origin})
+		a.postpone(postponed{c, d, t, origin})
 	case refused != nil:
 		res.Conflicts++
 		err = a.setAside(ctx, "error", c, refused.Error())
@@ -397,8 +399,9 @@ func (a *applier) applyPostponed(ctx context.Context, res *Result) error {
 	for progress := true; progress && len(a.postponed) > 0; {
 		progress = false
 		var still []postponed
+		stuck := map[string]bool{} // rows with a change in still
 		for _, p := range a.postponed {
-			if slices.ContainsFunc(still, p.sameRow) {
+			if stuck[p.row()] {
 				still = append(still, p)
 				continue
 			}
@@ -407,7 +410,7 @@ func (a *applier) applyPostponed(ctx context.Context, res *Result) error {
 				return err
 			}
 			if refused != nil {
-				still = append(still, p)
+				still, stuck[p.row()] = append(still, p), true
 				continue
 			}
 			progress = true
@@ -417,6 +420,7 @@ func (a *applier) applyPostponed(ctx context.Context, res *Result) error {
 	}
 	still := a.postponed
 	a.postponed = nil
+	clear(a.postponedRows)
 	return a.setAsidePostponed(ctx, still, res)
 }
 

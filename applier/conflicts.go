@@ -184,53 +184,57 @@ func (a *applier) hold(ctx context.Context, c changelog.Change, t schema.Table, 
 	return nil
 }
 
-// waitsInBatch says whether an earlier change of c's row (in table t) waits
-// in this batch for its parent (a FOREIGN KEY refused it): c waits after it.
-func (a *applier) waitsInBatch(t schema.Table, c changelog.Change) bool {
-	if len(a.postponed) == 0 {
-		return false
+// postpone makes a change wait for the end of its batch, with the row it
+// changes.
+func (a *applier) postpone(p postponed) {
+	if a.postponedRows == nil {
+		a.postponedRows = map[string]bool{}
 	}
-	return slices.ContainsFunc(a.postponed, postponed{c: c, t: t}.sameRow)
+	a.postponed, a.postponedRows[p.row()] = append(a.postponed, p), true
 }
 
-// sameRow reports whether p and o change one row.
-func (p postponed) sameRow(o postponed) bool {
-	return strings.EqualFold(p.t.Name, o.t.Name) && rowKey(p.c.Key) == rowKey(o.c.Key)
-}
+// row names the row p changes.
+func (p postponed) row() string { return rowID(p.t.Name, rowKey(p.c.Key)) }
 
 // setAsidePostponed sets aside the changes whose parent never came in
 // their batch: the first of a row as an `error`, the later ones of the row
 // as `error`s waiting for it (they are logged already). Such a row's later
 // changes may heal it (a delete, a new parent this node has).
 func (a *applier) setAsidePostponed(ctx context.Context, list []postponed, res *Result) error {
-	for i, p := range list {
-		if slices.ContainsFunc(list[:i], p.sameRow) {
-			continue // set aside with the first of its row
+	var rows []string
+	byRow := map[string][]postponed{}
+	for _, p := range list {
+		r := p.row()
+		if byRow[r] == nil {
+			rows = append(rows, r)
 		}
+		byRow[r] = append(byRow[r], p)
+	}
+	for _, r := range rows {
 		why := "FOREIGN KEY constraint failed: the row it refers to is missing on this node"
-		n := 0
-		for _, q := range list[i:] {
-			if !p.sameRow(q) {
-				continue
-			}
-			if err := a.setAside(ctx, "error", q.c, why); err != nil {
+		for i, p := range byRow[r] {
+			if err := a.setAside(ctx, "error", p.c, why); err != nil {
 				return err
 			}
-			if n == 0 {
+			if i == 0 {
 				var id int64
 				if err := a.tx.GetContext(ctx, &id, `SELECT max(id) FROM _trigsync_conflicts`); err != nil {
 					return fmt.Errorf("record conflict: %w", err)
 				}
 				why = fmt.Sprintf("waits for conflict %d, an earlier change of the same row", id)
 			}
-			n++
 		}
-		folded, err := a.heal(ctx, p.c, p.t, false, res)
+		if len(byRow[r]) == 1 {
+			res.Conflicts++
+			continue
+		}
+		first := byRow[r][0]
+		folded, err := a.heal(ctx, first.c, first.t, false, res)
 		if err != nil {
 			return err
 		}
 		if len(folded) == 0 {
-			res.Conflicts += n
+			res.Conflicts += len(byRow[r])
 		}
 	}
 	return nil
