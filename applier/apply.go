@@ -206,8 +206,10 @@ type applier struct {
 	migrations map[int64]changelog.AppliedMigration
 	steps      map[int64][]ddl.Statement
 	migrated   bool // a schema version was applied since retry last looked at the held changes
-	// postponed holds the changes a FOREIGN KEY refused, in batch order.
-	postponed []postponed
+	// postponed holds the changes a FOREIGN KEY refused, in batch order,
+	// with the later changes of their rows; postponedRows names those rows.
+	postponed     []postponed
+	postponedRows map[string]bool
 	// quiet keeps the application's triggers whose effects replicate from
 	// running on the writes of this transaction.
 	quiet *apptriggers.Silencer
@@ -328,22 +330,27 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 	if problem == "" {
 		d, t, problem = a.check(c)
 	}
+	behind := false // only an earlier conflict holds it: that one may heal now
 	if problem == "" {
 		if problem, err = a.waiting(ctx, c, 0); err != nil {
 			return err
 		}
+		behind = problem != ""
 	}
 	if problem != "" {
-		res.Held++
-		return a.setAside(ctx, "held", c, problem)
+		return a.hold(ctx, c, t, behind, problem, res)
+	}
+	if a.postponedRows[postponed{c: c, t: t}.row()] { // behind an earlier change of its row that waits for its parent
+		a.postpone(postponed{c, d, t, origin})
+		return a.appendLog(ctx, postponed{c, d, t, origin})
 	}
 	collision, refused, err := a.mergeOne(ctx, d, t, c)
 	switch {
 	case err != nil:
 		return err
 	case isForeignKey(refused):
-		a.postponed = append(a.postponed, postponed{c, d, t, origin})
-		return nil
+		// Logged now, in its origin's order, like a change set aside.
+		a.postpone(postponed{c, d, t, origin})
 	case refused != nil:
 		res.Conflicts++
 		err = a.setAside(ctx, "error", c, refused.Error())
@@ -442,7 +449,16 @@ func (a *applier) applyMigration(ctx context.Context, c changelog.Change, res *R
 // a failed statement. Any other error ends the batch.
 func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schema.Table, c changelog.Change) (collision bool, refused, err error) {
 	a.maxHLC = max(a.maxHLC, c.HLC)
-	// Names are the local schema's from here on (on copies of the cells).
+	collision, err = a.merge(ctx, t, localNames(d, c))
+	if err != nil && refusedByData(err) {
+		return false, err, nil
+	}
+	return collision, nil, err
+}
+
+// localNames returns c with the local schema's names (on copies of the
+// cells): c's names must resolve in d.
+func localNames(d changelog.Description, c changelog.Change) changelog.Change {
 	c.Table = d.Table
 	c.Key, c.Set = append(changelog.Cells(nil), c.Key...), append(changelog.Cells(nil), c.Set...)
 	for _, cells := range []changelog.Cells{c.Key, c.Set} {
@@ -450,47 +466,39 @@ func (a *applier) mergeOne(ctx context.Context, d changelog.Description, t schem
 			cells[i].Column = d.Columns[d.Slot(cells[i].Column)].Name
 		}
 	}
-	collision, err = a.merge(ctx, t, c)
-	if err != nil && refusedByData(err) {
-		return false, err, nil
-	}
-	return collision, nil, err
+	return c
 }
 
-// applyPostponed retries the changes a FOREIGN KEY refused until a round
-// applies none, then sets the rest aside. Every one is appended to the log.
+// applyPostponed retries the changes a FOREIGN KEY refused, each after the
+// earlier ones of its row, until a round applies none, then sets the rest
+// aside. Every one was appended to the log when it arrived.
 func (a *applier) applyPostponed(ctx context.Context, res *Result) error {
 	for progress := true; progress && len(a.postponed) > 0; {
 		progress = false
 		var still []postponed
+		stuck := map[string]bool{} // rows with a change in still
 		for _, p := range a.postponed {
+			if stuck[p.row()] {
+				still = append(still, p)
+				continue
+			}
 			_, refused, err := a.mergeOne(ctx, p.d, p.t, p.c)
 			if err != nil {
 				return err
 			}
 			if refused != nil {
-				still = append(still, p)
+				still, stuck[p.row()] = append(still, p), true
 				continue
 			}
 			progress = true
 			res.Applied++
-			if err := a.appendLog(ctx, p); err != nil {
-				return err
-			}
 		}
 		a.postponed = still
 	}
-	for _, p := range a.postponed {
-		res.Conflicts++
-		if err := a.setAside(ctx, "error", p.c, "FOREIGN KEY constraint failed: the row it refers to is missing on this node"); err != nil {
-			return err
-		}
-		if err := a.appendLog(ctx, p); err != nil {
-			return err
-		}
-	}
+	still := a.postponed
 	a.postponed = nil
-	return nil
+	clear(a.postponedRows)
+	return a.setAsidePostponed(ctx, still, res)
 }
 
 func (a *applier) appendLog(ctx context.Context, p postponed) error {
