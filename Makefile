@@ -40,10 +40,12 @@ cross:
 # migration benchmark adds 10 columns a run (a table holds at most 2,000);
 # the transport benchmarks (BenchmarkTransportVerify1M among them: verify
 # of two equal million-row nodes over loopback) run real processes once each
-# (TRIGSYNC_BENCH_ROWS=N scales their million rows down).
+# (TRIGSYNC_BENCH_ROWS=N scales their million rows down); the heal of a
+# hub restored 10,000 changes back runs once a count.
 bench:
-	go test -run '^$$' -bench . -skip 'Transport|MigrateAddColumn' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
+	go test -run '^$$' -bench . -skip 'Transport|MigrateAddColumn|HealRestore' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
 	go test -run '^$$' -bench MigrateAddColumn -benchtime 10x -count $(BENCHCOUNT) ./applier | tee -a bench.out
+	go test -run '^$$' -bench HealRestore -benchtime 1x -count $(BENCHCOUNT) ./shipper | tee -a bench.out
 	go test -run '^$$' -bench Transport -benchtime 1x -count 1 -timeout 30m ./e2e | tee -a bench.out
 	scripts/bench-ratios bench.out
 
@@ -53,6 +55,7 @@ fuzz:
 	go test ./changelog -run '^$$' -fuzz FuzzValueJSON -fuzztime $(FUZZTIME)
 	go test ./changelog -run '^$$' -fuzz FuzzCellsJSON -fuzztime $(FUZZTIME)
 	go test ./ddl -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	go test ./ddl -run '^$$' -fuzz FuzzTriggerWrites -fuzztime $(FUZZTIME)
 	go test ./applier -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 # The README's demo: two nodes of an embedded shop schema serve each other

@@ -374,9 +374,10 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 // apply when they arrive. It logs the fork, so that it travels on.
 func (a *applier) applyFork(ctx context.Context, c changelog.Change, origin int64, res *Result) error {
 	f := c.Fork
-	if f == nil || !changelog.ValidNodeID(f.Node) || !changelog.ValidNodeID(f.Successor) || f.Seq < 1 {
+	// Only the healed node itself makes its fork: its origin is the successor.
+	if f == nil || !changelog.ValidNodeID(f.Node) || f.Successor != c.Origin || f.Node == f.Successor || f.Seq < 1 || f.HLC == 0 {
 		res.Held++
-		return a.setAside(ctx, "held", c, "a fork without a valid record")
+		return a.setAside(ctx, "held", c, "a fork without a valid record, or not made by its successor")
 	}
 	if _, known := a.forks[f.Node]; !known && f.Node != a.local {
 		if err := a.st.forget(ctx); err != nil {
@@ -389,6 +390,10 @@ func (a *applier) applyFork(ctx context.Context, c changelog.Change, origin int6
 			return err
 		}
 		a.forks[f.Node] = *f
+		// The old id answers no more: what it acknowledged holds nothing back.
+		if _, err := peers.Forget(ctx, a.tx, f.Node); err != nil {
+			return err
+		}
 		node, err := a.st.ref(ctx, f.Node)
 		if err != nil {
 			return err

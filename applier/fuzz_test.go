@@ -26,6 +26,10 @@ func FuzzApply(f *testing.F) {
 		migrationSeed(origin, 7, "ALTER TABLE secret ADD COLUMN x;\n"),
 		migrationSeed(origin, 8, "CREATE TABLE t2(id INTEGER PRIMARY KEY); CREATE INDEX t2_i ON secret(v);\n"),
 		migrationSeed(origin, 9, "ALTER TABLE item ADD COLUMN colour TEXT;\n"),
+		// Forks: forged for another node, of this very node (any id may come), with no stamp.
+		`[{"op":"F","origin":"` + origin + `","origin_seq":10,"hlc":"11","fork":{"node":"` + strings.Repeat("b", 32) + `","seq":1,"hlc":"1","successor":"` + strings.Repeat("c", 32) + `"}}]`,
+		`[{"op":"F","origin":"` + origin + `","origin_seq":11,"hlc":"12","fork":{"node":"` + strings.Repeat("d", 32) + `","seq":1,"hlc":"0","successor":"` + origin + `"}}]`,
+		`[{"op":"F","origin":"` + origin + `","origin_seq":12,"hlc":"13","fork":{"node":"` + origin + `","seq":1,"hlc":"1","successor":"` + origin + `"}}]`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -31,7 +31,7 @@ func prune(t *testing.T, db *sqlx.DB, retention time.Duration) applier.Pruned {
 	return p
 }
 
-func count(t *testing.T, db *sqlx.DB, query string) int {
+func count(t testing.TB, db *sqlx.DB, query string) int {
 	t.Helper()
 	var n int
 	if err := db.Get(&n, query); err != nil {

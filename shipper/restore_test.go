@@ -18,12 +18,12 @@ import (
 // restorable is a node whose file the test can copy and later put back,
 // as a backup restore does.
 type restorable struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	db   *sqlx.DB
 }
 
-func newRestorable(t *testing.T) *restorable {
+func newRestorable(t testing.TB) *restorable {
 	t.Helper()
 	db, path := testutil.NewDB(t, schemaSQL)
 	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
@@ -166,4 +166,37 @@ func TestRestoreWhileBothWrite(t *testing.T) {
 	if n := itemCount(t, h.db); n != 11 || strings.Contains(want, "h-unshipped") {
 		t.Fatalf("%d rows (want 3+2+2+2+2, and not the row only the lost copy held):\n%s", n, want)
 	}
+}
+
+// TestNoRestoreFalseAlarm: ordinary life — writes on both sides, syncs
+// both ways, log GC pruning what both acknowledged, a copy given its own
+// id — never looks like a restore: no node changes its id.
+func TestNoRestoreFalseAlarm(t *testing.T) {
+	a, b := node(t), node(t)
+	ida, idb := mustID(t, a), mustID(t, b)
+	for i := range 6 {
+		insertItems(a, fmt.Sprintf("a%d", i), 3)
+		b.MustExec(`UPDATE item SET qty = qty + 1`)
+		sync(t, a, b)
+		sync(t, b, a)
+		if i%2 == 1 {
+			prune(t, a, 0)
+			prune(t, b, 0)
+		}
+	}
+	if mustID(t, a) != ida || mustID(t, b) != idb {
+		t.Fatal("a node took a new id with no restore")
+	}
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db {
+		t.Fatalf("nodes differ:\n%s\n---\n%s", da, db)
+	}
+}
+
+func mustID(t *testing.T, db *sqlx.DB) string {
+	t.Helper()
+	id, err := changelog.NodeID(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
