@@ -116,6 +116,11 @@ func migrate(ctx context.Context, db *sqlx.DB, opts MigrateOptions,
 	if err := moveState(ctx, tx, m.Statements); err != nil {
 		return m, err
 	}
+	// Every node classifies the application's triggers by the same rule:
+	// one it cannot decide would stop every peer's applies.
+	if err := checkAppTriggers(ctx, tx); err != nil {
+		return m, err
+	}
 	if opts.DryRun {
 		return m, nil
 	}
@@ -280,6 +285,37 @@ func (a *applier) loadSchema(ctx context.Context) error {
 	a.migrations, a.steps, a.version = map[int64]changelog.AppliedMigration{}, map[int64][]ddl.Statement{}, 0
 	for _, m := range applied {
 		a.migrations[m.Version], a.version = m, max(a.version, m.Version)
+	}
+	return nil
+}
+
+// checkAppTriggers refuses a migration that leaves an application trigger
+// on a replicated table undecided (package apptriggers).
+func checkAppTriggers(ctx context.Context, tx *sqlx.Tx) error {
+	active, err := changelog.ActiveDescriptions(ctx, tx)
+	if err != nil {
+		return err
+	}
+	plan, err := apptriggers.Load(ctx, tx, func(table string) bool {
+		for name := range active {
+			if strings.EqualFold(name, table) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	var undecided []string
+	for _, t := range plan {
+		if t.Action == apptriggers.Undecided && !t.Chosen {
+			undecided = append(undecided, fmt.Sprintf("trigger %q on %q: %s", t.Name, t.Table, t.Why))
+		}
+	}
+	if len(undecided) > 0 {
+		return fmt.Errorf("%w: %s; every node would stop applying until it chose: split it into one trigger that writes replicated tables and one that writes local ones",
+			evolve.ErrRefused, strings.Join(undecided, "; "))
 	}
 	return nil
 }

@@ -18,14 +18,16 @@ type Kind int
 
 // The supported statements.
 const (
-	CreateTable  Kind = iota + 1 // CREATE TABLE t (…)
-	AddColumn                    // ALTER TABLE t ADD [COLUMN] c …
-	RenameColumn                 // ALTER TABLE t RENAME [COLUMN] a TO b
-	DropColumn                   // ALTER TABLE t DROP [COLUMN] c
-	RenameTable                  // ALTER TABLE t RENAME TO u
-	DropTable                    // DROP TABLE t
-	CreateIndex                  // CREATE [UNIQUE] INDEX i ON t (…) [WHERE …]
-	DropIndex                    // DROP INDEX i
+	CreateTable   Kind = iota + 1 // CREATE TABLE t (…)
+	AddColumn                     // ALTER TABLE t ADD [COLUMN] c …
+	RenameColumn                  // ALTER TABLE t RENAME [COLUMN] a TO b
+	DropColumn                    // ALTER TABLE t DROP [COLUMN] c
+	RenameTable                   // ALTER TABLE t RENAME TO u
+	DropTable                     // DROP TABLE t
+	CreateIndex                   // CREATE [UNIQUE] INDEX i ON t (…) [WHERE …]
+	DropIndex                     // DROP INDEX i
+	CreateTrigger                 // CREATE TRIGGER g … ON t … BEGIN … END
+	DropTrigger                   // DROP TRIGGER g
 )
 
 func (k Kind) String() string {
@@ -46,6 +48,10 @@ func (k Kind) String() string {
 		return "CREATE INDEX"
 	case DropIndex:
 		return "DROP INDEX"
+	case CreateTrigger:
+		return "CREATE TRIGGER"
+	case DropTrigger:
+		return "DROP TRIGGER"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -55,10 +61,11 @@ func (k Kind) String() string {
 type Statement struct {
 	Kind    Kind
 	SQL     string // the statement as written: trimmed of surrounding space and comments, no trailing semicolon
-	Table   string // the table it creates, alters or drops; for CREATE INDEX the indexed table; "" for DROP INDEX
+	Table   string // the table it creates, alters or drops; for CREATE INDEX and TRIGGER the table it is on; "" for DROP INDEX and TRIGGER
 	Column  string // AddColumn: the new column; RenameColumn: the old name; DropColumn: the dropped column
 	NewName string // RenameColumn and RenameTable: the new name
 	Index   string // CreateIndex and DropIndex: the index
+	Trigger string // CreateTrigger and DropTrigger: the trigger
 }
 
 // ErrEmpty means a script holds no statement (only space and comments).
@@ -73,7 +80,7 @@ var ErrUnsupported = errors.New("unsupported schema change")
 
 // supported is the supported path for a statement of no supported kind.
 const supported = "migrate takes CREATE TABLE, ALTER TABLE … ADD, RENAME or DROP COLUMN, " +
-	"ALTER TABLE … RENAME TO, DROP TABLE, CREATE [UNIQUE] INDEX and DROP INDEX"
+	"ALTER TABLE … RENAME TO, DROP TABLE, CREATE [UNIQUE] INDEX, DROP INDEX, CREATE TRIGGER and DROP TRIGGER"
 
 // rebuild is the supported path for a change SQLite makes in place but
 // migrate does not replicate.
@@ -96,7 +103,9 @@ func Parse(script string) ([]Statement, error) {
 		if err != nil {
 			return nil, fmt.Errorf("statement %d: %w", len(stmts)+1, err)
 		}
-		if tok.kind != tSemi && tok.kind != tEOF {
+		// Inside CREATE TRIGGER a semicolon ends the statement only after
+		// "; END", as sqlite3_complete reads it.
+		if tok.kind != tSemi && tok.kind != tEOF || tok.kind == tSemi && inTriggerBody(script, toks) {
 			toks = append(toks, tok)
 			continue
 		}
@@ -474,8 +483,10 @@ func (p *parser) create(st *Statement) error {
 	switch {
 	case p.word(0, "VIEW"):
 		return refusef("CREATE %sVIEW: views are local objects, not replicated; create it with sqlite3 on each node", temp)
-	case p.word(0, "TRIGGER"):
-		return refusef("CREATE %sTRIGGER: triggers are local objects, not replicated; create it with sqlite3 on each node", temp)
+	case temp != "" && p.word(0, "TRIGGER"):
+		return refusef("CREATE %sTRIGGER: temporary triggers are local to one connection, not replicated; create a trigger without %s", temp, strings.TrimSpace(temp))
+	case p.accept("TRIGGER"):
+		return p.createTrigger(st)
 	case temp != "" && p.word(0, "TABLE"):
 		return refusef("CREATE %sTABLE: temporary tables are not replicated; create a table without %s", temp, strings.TrimSpace(temp))
 	case temp != "" && p.peek(0).kind != tEOF:
@@ -711,7 +722,7 @@ func (p *parser) drop(st *Statement) error {
 	case p.word(0, "VIEW"):
 		return refusef("DROP VIEW: views are local objects, not replicated; drop it with sqlite3 on each node")
 	case p.word(0, "TRIGGER"):
-		return refusef("DROP TRIGGER: triggers are local objects, not replicated; drop it with sqlite3 on each node")
+		kind = DropTrigger
 	case p.peek(0).kind == tEOF:
 		return p.unexpected("TABLE or INDEX")
 	default:
@@ -719,8 +730,11 @@ func (p *parser) drop(st *Statement) error {
 	}
 	p.i++
 	head, noun := "DROP TABLE", "table"
-	if kind == DropIndex {
+	switch kind {
+	case DropIndex:
 		head, noun = "DROP INDEX", "index"
+	case DropTrigger:
+		head, noun = "DROP TRIGGER", "trigger"
 	}
 	if err := p.noCondition(head, noun, "EXISTS"); err != nil {
 		return err
@@ -736,11 +750,56 @@ func (p *parser) drop(st *Statement) error {
 		return err
 	}
 	st.Kind = kind
-	if kind == DropTable {
+	switch kind {
+	case DropTable:
 		st.Table = name
-	} else {
+	case DropIndex:
 		st.Index = name
+	default:
+		st.Trigger = name
 	}
+	return nil
+}
+
+// inTriggerBody reports whether toks, a statement read so far, is a
+// CREATE TRIGGER whose body has not ended: it does not end with "; END".
+func inTriggerBody(src string, toks []token) bool {
+	p := parser{src: src, toks: toks}
+	at := 1
+	if p.word(1, "TEMP") || p.word(1, "TEMPORARY") {
+		at = 2
+	}
+	if !p.word(0, "CREATE") || !p.word(at, "TRIGGER") {
+		return false
+	}
+	n := len(toks)
+	return n < 2 || !(p.word(n-1, "END") && toks[n-2].kind == tSemi)
+}
+
+// createTrigger reads CREATE TRIGGER after TRIGGER: its name and table,
+// and a body trigsync can read (TriggerWrites).
+func (p *parser) createTrigger(st *Statement) error {
+	if err := p.noCondition("CREATE TRIGGER", "trigger", "NOT EXISTS"); err != nil {
+		return err
+	}
+	name, err := p.qualifiedName("trigger")
+	if err != nil {
+		return err
+	}
+	for p.peek(0).kind != tEOF && !p.word(0, "ON") {
+		p.i++
+	}
+	if !p.accept("ON") {
+		return p.unexpected("ON and the table")
+	}
+	table, err := p.qualifiedName("table")
+	if err != nil {
+		return err
+	}
+	if _, err := TriggerWrites(st.SQL); err != nil {
+		return refusef("CREATE TRIGGER %s: trigsync cannot read what its body writes (%v), so it could not tell whether it runs on apply", cut(name), err)
+	}
+	st.Kind, st.Table, st.Trigger = CreateTrigger, table, name
 	return nil
 }
 

@@ -13,6 +13,12 @@ var accepted = []struct {
 	script string
 	want   []Statement
 }{
+	// CREATE and DROP TRIGGER: semicolons inside the body do not end it.
+	{"CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE u SET n = n + 1; DELETE FROM v; END; DROP TRIGGER main.old", []Statement{
+		{Kind: CreateTrigger, SQL: "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE u SET n = n + 1; DELETE FROM v; END", Table: "t", Trigger: "tr"},
+		{Kind: DropTrigger, SQL: "DROP TRIGGER main.old", Trigger: "old"}}},
+	{"create trigger \"a b\" before update of x on main.t when new.x > 0 begin select case when 1 then 2 end; end;", []Statement{
+		{Kind: CreateTrigger, SQL: "create trigger \"a b\" before update of x on main.t when new.x > 0 begin select case when 1 then 2 end; end", Table: "t", Trigger: "a b"}}},
 	// CREATE TABLE
 	{"CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)", []Statement{
 		{Kind: CreateTable, SQL: "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)", Table: "t"}}},
@@ -103,8 +109,11 @@ var refused = []struct {
 	{"CREATE VIEW v AS SELECT 1", true, []string{"statement 1 (CREATE VIEW v AS SELECT 1)", "CREATE VIEW", "sqlite3 on each node"}},
 	{"CREATE TEMP VIEW v AS SELECT 1", true, []string{"CREATE TEMP VIEW", "views are local"}},
 	{"DROP VIEW v", true, []string{"DROP VIEW", "drop it with sqlite3 on each node"}},
-	{"CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END", true, []string{"CREATE TRIGGER", "triggers are local"}},
-	{"DROP TRIGGER tr", true, []string{"DROP TRIGGER", "triggers are local"}},
+	{"CREATE TEMP TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END", true, []string{"CREATE TEMP TRIGGER", "temporary triggers", "without TEMP"}},
+	{"CREATE TRIGGER IF NOT EXISTS tr AFTER INSERT ON t BEGIN SELECT 1; END", true, []string{"IF NOT EXISTS"}},
+	{"CREATE TRIGGER _trigsync_x AFTER INSERT ON t BEGIN SELECT 1; END", true, []string{"trigsync's own"}},
+	{"CREATE TRIGGER tr AFTER INSERT ON t BEGIN WITH x AS (SELECT 1) INSERT INTO u SELECT * FROM x; END", true, []string{"cannot read what its body writes"}},
+	{"DROP TRIGGER IF EXISTS tr", true, []string{"IF EXISTS"}},
 	{"CREATE VIRTUAL TABLE f USING fts5(body)", true, []string{"CREATE VIRTUAL TABLE", "not replicated"}},
 	{"CREATE TEMP TABLE t(a)", true, []string{"CREATE TEMP TABLE", "temporary tables are not replicated", "without TEMP"}},
 	{"create temporary table t(a)", true, []string{"CREATE TEMPORARY TABLE", "without TEMPORARY"}},

@@ -213,8 +213,21 @@ func check(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement, shared 
 		}
 		return nil
 	}
-	if st.Kind == ddl.DropIndex {
+	switch st.Kind {
+	case ddl.DropIndex:
 		return checkDropIndex(ctx, q, st, shared)
+	case ddl.DropTrigger:
+		on, err := objectTable(ctx, q, "trigger", st.Trigger)
+		if err != nil {
+			return err
+		}
+		if on == "" {
+			return fmt.Errorf("there is no trigger %s", schema.Quote(st.Trigger))
+		}
+		if !shared[strings.ToLower(on)] {
+			return notShared(on)
+		}
+		return nil
 	}
 	if table == nil || table.Kind != schema.KindTable {
 		return fmt.Errorf("there is no table %s", schema.Quote(st.Table))
@@ -251,19 +264,27 @@ func check(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement, shared 
 			}
 		}
 	case ddl.CreateIndex:
-		on, err := indexTable(ctx, q, st.Index)
+		on, err := objectTable(ctx, q, "index", st.Index)
 		if err != nil {
 			return err
 		}
 		if on != "" {
 			return fmt.Errorf("index %s exists", schema.Quote(st.Index))
 		}
+	case ddl.CreateTrigger:
+		on, err := objectTable(ctx, q, "trigger", st.Trigger)
+		if err != nil {
+			return err
+		}
+		if on != "" {
+			return fmt.Errorf("trigger %s exists", schema.Quote(st.Trigger))
+		}
 	}
 	return nil
 }
 
 func checkDropIndex(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement, shared map[string]bool) error {
-	on, err := indexTable(ctx, q, st.Index)
+	on, err := objectTable(ctx, q, "index", st.Index)
 	if err != nil {
 		return err
 	}
@@ -276,13 +297,14 @@ func checkDropIndex(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement
 	return nil
 }
 
-// indexTable returns the table of the named index; "" when there is none.
-func indexTable(ctx context.Context, q sqlx.QueryerContext, index string) (string, error) {
+// objectTable returns the table of the named index or trigger (typ); ""
+// when there is none.
+func objectTable(ctx context.Context, q sqlx.QueryerContext, typ, name string) (string, error) {
 	var on string
 	err := sqlx.GetContext(ctx, q, &on, `SELECT ifnull((SELECT tbl_name FROM sqlite_schema
-		WHERE type = 'index' AND name = ? COLLATE NOCASE), '')`, index)
+		WHERE type = ? AND name = ? COLLATE NOCASE), '')`, typ, name)
 	if err != nil {
-		return "", fmt.Errorf("look up index %s: %w", schema.Quote(index), err)
+		return "", fmt.Errorf("look up %s %s: %w", typ, schema.Quote(name), err)
 	}
 	return on, nil
 }

@@ -193,3 +193,48 @@ func TestUndecidedTrigger(t *testing.T) {
 		t.Fatalf("a choice for a missing trigger: %v", err)
 	}
 }
+
+// TestTriggersThroughMigrate: `migrate` creates and drops the
+// application's triggers on every node, in order; each node classifies
+// them by the same rule; a trigger the rule cannot decide is refused.
+func TestTriggersThroughMigrate(t *testing.T) {
+	a, _ := testutil.NewDB(t, shopTables)
+	bdb, _ := testutil.NewDB(t, shopTables)
+	for _, db := range []*sqlx.DB{a, bdb} {
+		sel := triggers.Selection{Exclude: []string{"sku_sales"}}
+		if _, err := triggers.Install(t.Context(), db, triggers.Options{Selection: &sel}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.MustExec(`INSERT INTO stock VALUES ('apple', 100)`)
+	sync(t, a, bdb)
+	script := `CREATE TRIGGER dec AFTER INSERT ON sale BEGIN UPDATE stock SET qty = qty - NEW.n WHERE sku = NEW.sku; END;
+CREATE TRIGGER count_sale AFTER INSERT ON sale BEGIN
+  INSERT INTO sku_sales VALUES (NEW.sku, NEW.n) ON CONFLICT (sku) DO UPDATE SET n = n + excluded.n; END;`
+	if _, err := applier.Migrate(t.Context(), a, script, applier.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, a, bdb)
+	if ta, tb := triggerText(t, a), triggerText(t, bdb); ta != tb || !strings.Contains(tb, "CREATE TRIGGER dec") {
+		t.Fatalf("the triggers differ after the migration:\n%s\n---\n%s", ta, tb)
+	}
+	a.MustExec(`INSERT INTO sale VALUES ('s1', 'apple', 1)`)
+	bdb.MustExec(`INSERT INTO sale VALUES ('s2', 'apple', 2)`)
+	sync(t, a, bdb)
+	sync(t, a, bdb)
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, bdb); da != db || !strings.Contains(da, "text:'apple',integer:3") {
+		t.Fatalf("after sales on both (the cache counts both, 3):\n%s\n---\n%s", da, db)
+	}
+	_, err := applier.Migrate(t.Context(), a, `CREATE TRIGGER mixed AFTER INSERT ON sale BEGIN
+		INSERT INTO audit VALUES (NEW.id, 'x'); DELETE FROM sku_sales WHERE n < 0; END;`, applier.MigrateOptions{})
+	if err == nil || !strings.Contains(err.Error(), `"mixed"`) || !strings.Contains(err.Error(), "split it") {
+		t.Fatalf("an undecided trigger through migrate: %v", err)
+	}
+	if _, err := applier.Migrate(t.Context(), a, `DROP TRIGGER dec`, applier.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, a, bdb)
+	if tb := triggerText(t, bdb); strings.Contains(tb, "CREATE TRIGGER dec") {
+		t.Fatalf("DROP TRIGGER did not reach the peer:\n%s", tb)
+	}
+}
