@@ -55,7 +55,8 @@ func TestHelpOnEveryCommand(t *testing.T) {
 
 // TestStatusJSON checks the documented, stable shape of status --json.
 func TestStatusJSON(t *testing.T) {
-	db := newDB(t, `CREATE TABLE a(id INTEGER PRIMARY KEY, v); CREATE VIRTUAL TABLE f USING fts5(x);`)
+	db := newDB(t, `CREATE TABLE a(id INTEGER PRIMARY KEY, v); CREATE VIRTUAL TABLE f USING fts5(x);
+		CREATE TRIGGER a_f AFTER INSERT ON a BEGIN INSERT INTO f(rowid, x) VALUES (NEW.id, NEW.v); END;`)
 	shell(t, db, `INSERT INTO a VALUES (1, 'x'); ALTER TABLE a ADD COLUMN w;`)
 	var s struct {
 		Database        string `json:"database"`
@@ -85,6 +86,14 @@ func TestStatusJSON(t *testing.T) {
 			Table  string `json:"table"`
 			Reason string `json:"reason"`
 		} `json:"skipped"`
+		AppTriggers []struct {
+			Name    string   `json:"name"`
+			Table   string   `json:"table"`
+			Writes  []string `json:"writes"`
+			OnApply string   `json:"on_apply"`
+			Chosen  bool     `json:"chosen"`
+			Why     string   `json:"why"`
+		} `json:"app_triggers"`
 		Peers []struct {
 			NodeID      string  `json:"node_id"`
 			URL         string  `json:"url"`
@@ -105,7 +114,8 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if s.Format != 1 || s.MetadataVersion != migrations.Latest || len(s.NodeID) != 32 || s.HLC.Stamp == "0" || s.Changelog.Rows != 1 ||
 		len(s.Tables) != 1 || s.Tables[0].Name != "a" || s.Tables[0].Stale == "" || len(s.Tables[0].Warnings) != 1 ||
-		len(s.Skipped) == 0 || s.Skipped[0].Table != "f" || s.Peers == nil {
+		len(s.Skipped) == 0 || s.Skipped[0].Table != "f" || s.Peers == nil ||
+		len(s.AppTriggers) != 1 || s.AppTriggers[0].Name != "a_f" || s.AppTriggers[0].OnApply != "fire" || s.AppTriggers[0].Writes[0] != "f" {
 		t.Fatalf("status: %+v", s)
 	}
 	if text := trigsync(t, "status", db); !strings.Contains(text, "STALE") || !strings.Contains(text, "INTEGER PRIMARY KEY") {
