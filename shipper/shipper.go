@@ -211,7 +211,8 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 	if !next.Valid { // nothing but the peer's own changes through integrated
 		ch.Through, ch.EpochEnd = max(after, integrated), true
 		if ch.Through > after {
-			if err := tx.GetContext(ctx, &ch.ThroughHLC, `SELECT hlc FROM `+changelog.LogTable+` WHERE seq = ?`, ch.Through); err != nil {
+			if err := tx.GetContext(ctx, &ch.ThroughHLC, `SELECT ifnull((SELECT hlc FROM `+changelog.LogTable+`
+				WHERE seq = ? AND typeof(hlc) = 'integer'), 0)`, ch.Through); err != nil {
 				return ch, fmt.Errorf("read changes: %w", err)
 			}
 		}
