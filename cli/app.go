@@ -89,7 +89,7 @@ func exitCode(err error) int {
 		errors.Is(err, migrations.ErrTooNew), errors.Is(err, errBusy), errors.Is(err, shipper.ErrRecloneNeeded),
 		errors.Is(err, triggers.ErrSchemaDrift), errors.Is(err, ddl.ErrUnsupported), errors.Is(err, evolve.ErrRefused), errors.Is(err, evolve.ErrNothingToAdopt),
 		errors.Is(err, shipper.ErrPeerRefused),
-		errors.Is(err, applier.ErrSchemaConflict), errors.Is(err, apptriggers.ErrUndecided), errors.Is(err, restore.ErrTooMany):
+		errors.Is(err, applier.ErrSchemaConflict), errors.Is(err, apptriggers.ErrUndecided), errors.Is(err, restore.ErrTooMany), errors.Is(err, restore.ErrClockBehind):
 		code = ExitRefused
 	}
 	return code

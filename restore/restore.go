@@ -147,6 +147,10 @@ type Record struct {
 // the node's own changes still in its log.
 const MaxRecords = 1_000_000
 
+// ErrClockBehind means a restored node's changes since the restore are
+// stamped no later than the lost ones: a fork could not tell them apart.
+var ErrClockBehind = errors.New("restored node's clock behind its lost changes")
+
 // ErrTooMany means a peer holds more of a restored node's own changes
 // than one heal compares: the node must be made anew (trigsync clone).
 var ErrTooMany = errors.New("too many changes to compare")
@@ -220,8 +224,16 @@ func Heal(ctx context.Context, tx *sqlx.Tx, records []Record, log *slog.Logger) 
 		r.Fork = o.Seq + 1
 	}
 	for _, rec := range records {
-		if rec.Seq >= r.Fork {
-			r.Lost++
+		if rec.Seq < r.Fork {
+			continue
+		}
+		r.Lost++
+		// A fork tells the copy's changes from the lost ones by their
+		// stamps: the copy's must be the later ones.
+		if forkHLC != 0 && rec.HLC >= forkHLC {
+			return r, fmt.Errorf("%w: the lost change %d of node %s is stamped %s, not before the restored copy's first change %d (%s): its clock ran behind; "+
+				"nothing was changed: make this node anew with trigsync clone (its changes since the restore are lost with it)",
+				ErrClockBehind, rec.Seq, r.Old, rec.HLC, r.Fork, forkHLC)
 		}
 	}
 	steps := []struct {
