@@ -26,6 +26,9 @@ const (
 	DropTable                    // DROP TABLE t
 	CreateIndex                  // CREATE [UNIQUE] INDEX i ON t (…) [WHERE …]
 	DropIndex                    // DROP INDEX i
+	// SetCounter is trigsync's own statement, not SQLite's: it makes a
+	// column a counter (docs/MERGE.md, "Counter columns") on every node.
+	SetCounter // ALTER TABLE t ALTER [COLUMN] c SET COUNTER
 )
 
 func (k Kind) String() string {
@@ -46,6 +49,8 @@ func (k Kind) String() string {
 		return "CREATE INDEX"
 	case DropIndex:
 		return "DROP INDEX"
+	case SetCounter:
+		return "SET COUNTER"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -56,7 +61,7 @@ type Statement struct {
 	Kind    Kind
 	SQL     string // the statement as written: trimmed of surrounding space and comments, no trailing semicolon
 	Table   string // the table it creates, alters or drops; for CREATE INDEX the indexed table; "" for DROP INDEX
-	Column  string // AddColumn: the new column; RenameColumn: the old name; DropColumn: the dropped column
+	Column  string // AddColumn: the new column; RenameColumn: the old name; DropColumn: the dropped column; SetCounter: the counter
 	NewName string // RenameColumn and RenameTable: the new name
 	Index   string // CreateIndex and DropIndex: the index
 }
@@ -606,8 +611,8 @@ func (p *parser) alter(st *Statement) error {
 		return p.rename(st)
 	case p.accept("DROP"):
 		return p.dropColumn(st)
-	case p.word(0, "ALTER"):
-		return refusef("ALTER TABLE … ALTER COLUMN: a column's type and constraints do not change in place through migrate; %s", rebuild)
+	case p.accept("ALTER"):
+		return p.setCounter(st)
 	}
 	return p.unexpected("ADD, RENAME or DROP")
 }
@@ -683,6 +688,25 @@ func (p *parser) rename(st *Statement) error {
 }
 
 // dropColumn reads ALTER TABLE … DROP after DROP.
+// setCounter reads trigsync's ALTER TABLE t ALTER [COLUMN] c SET COUNTER;
+// any other ALTER COLUMN is refused.
+func (p *parser) setCounter(st *Statement) error {
+	p.accept("COLUMN")
+	start := p.i
+	if p.isName(p.peek(0)) && p.word(1, "SET") && p.word(2, "COUNTER") {
+		column, err := p.ownedName("column")
+		if err != nil {
+			return err
+		}
+		p.i += 2
+		st.Kind, st.Column = SetCounter, column
+		return p.end()
+	}
+	p.i = start
+	return refusef("ALTER TABLE … ALTER COLUMN: a column's type and constraints do not change in place through migrate; %s "+
+		"(trigsync's ALTER TABLE t ALTER COLUMN c SET COUNTER makes a column a counter)", rebuild)
+}
+
 func (p *parser) dropColumn(st *Statement) error {
 	p.accept("COLUMN")
 	if p.atCondition() {

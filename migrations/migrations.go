@@ -99,6 +99,11 @@ var steps = [...]string{
 		sql TEXT NOT NULL,
 		checksum TEXT NOT NULL);
 	ALTER TABLE _trigsync_tables ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0;`,
+	// 5: counter columns (docs/MERGE.md, "Counter columns"): the columns
+	// install --counter and migrate declared, by table; descriptions mark
+	// them ("counter": true) and the log carries their deltas as op A rows,
+	// which a trigsync of metadata 4 must not read.
+	`INSERT INTO _trigsync_meta(key, value) VALUES ('counters', '{}');`,
 }
 
 // Latest is the metadata version this build of trigsync writes.
