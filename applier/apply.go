@@ -535,7 +535,7 @@ func refusedByData(err error) bool {
 // resolve checks the change's names against the local schema and the
 // replicated tables; problem says why it cannot apply here (yet).
 func (a *applier) resolve(c changelog.Change) (changelog.Description, schema.Table, string) {
-	if c.Op != changelog.Insert && c.Op != changelog.Update && c.Op != changelog.Delete {
+	if c.Op != changelog.Insert && c.Op != changelog.Update && c.Op != changelog.Delete && c.Op != changelog.Add {
 		return changelog.Description{}, schema.Table{}, fmt.Sprintf("unknown operation %.10q", c.Op)
 	}
 	d, ok := a.descs[strings.ToLower(c.Table)]
@@ -553,11 +553,38 @@ func (a *applier) resolve(c changelog.Change) (changelog.Description, schema.Tab
 		}
 	}
 	for _, cell := range c.Set {
-		if s := d.Slot(cell.Column); s < 0 || d.Columns[s].PK != 0 {
+		s := d.Slot(cell.Column)
+		if s < 0 || d.Columns[s].PK != 0 {
 			return d, t, fmt.Sprintf("%s has no column %s on this node", schema.Quote(d.Table), schema.Quote(cell.Column))
+		}
+		if problem := counterProblem(d, d.Columns[s], c); problem != "" {
+			return d, t, problem
 		}
 	}
 	return d, t, ""
+}
+
+// counterProblem says why a change's cell of column col cannot apply: a
+// counter's value set outright by a node that does not count it, or
+// deltas for a column this node does not count (docs/MERGE.md, "Counter
+// columns"). Either way the change is held, whole, and nothing is merged
+// by the wrong rule.
+func counterProblem(d changelog.Description, col changelog.Column, c changelog.Change) string {
+	name := schema.Quote(d.Table) + "." + schema.Quote(col.Name)
+	switch {
+	case c.Op == changelog.Update && col.Counter:
+		return fmt.Sprintf("an absolute update of %s, a counter column here, from node %s, which does not count it "+
+			"(a trigsync before counter columns, or `install --counter` missing there): merging it by last write would lose "+
+			"other nodes' increments, so nothing of it was applied. Fix: on node %s, upgrade trigsync and run "+
+			"`trigsync install --counter %s.%s` (or have every node take the migration `ALTER TABLE %s ALTER COLUMN %s SET COUNTER`); "+
+			"then settle this change by hand and close it with `trigsync conflicts --discard --id N`",
+			name, c.Origin, c.Origin, d.Table, col.Name, schema.Quote(d.Table), schema.Quote(col.Name))
+	case c.Op == changelog.Add && !col.Counter:
+		return fmt.Sprintf("counter deltas for %s from node %s, which counts it, but this node does not: "+
+			"run `trigsync install --counter %s.%s` here (or take the migration that declares it); the change applies at the next exchange or `trigsync conflicts --retry`",
+			name, c.Origin, d.Table, col.Name)
+	}
+	return ""
 }
 
 // merge decides and writes one change.
@@ -581,6 +608,8 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 		lc.Op = lww.Insert
 	case changelog.Delete:
 		lc.Op = lww.Delete
+	case changelog.Add:
+		lc.Op = lww.Add
 	case changelog.Update:
 		lc.Op = lww.Update
 		cols := make([]string, len(c.Set))
@@ -636,6 +665,16 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 				err = a.st.saveCell(ctx, t.Name, pk, cell.Column, lc.Stamp)
 			}
 		}
+	case lww.AddCells:
+		where, keyArgs := keyWhere(t, c.Key)
+		sets := make([]string, len(c.Set))
+		args := make([]any, 0, len(c.Set)+len(keyArgs))
+		for i, cell := range c.Set {
+			q := schema.Quote(cell.Column)
+			sets[i] = q + " = ifnull(" + q + ", 0) + ?"
+			args = append(args, cell.Value.SQL())
+		}
+		_, err = a.exec(ctx, "UPDATE "+q+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(args, keyArgs...)...)
 	case lww.Remove:
 		where, keyArgs := keyWhere(t, c.Key)
 		if _, err = a.exec(ctx, "DELETE FROM "+q+" WHERE "+where, keyArgs...); err == nil && known {

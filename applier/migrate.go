@@ -383,7 +383,7 @@ func (a *applier) translate(c changelog.Change) (out changelog.Change, lost, gon
 		}
 	}
 	out.SchemaVersion = a.version
-	gone = out.Op == changelog.Update && len(out.Set) == 0
+	gone = (out.Op == changelog.Update || out.Op == changelog.Add) && len(out.Set) == 0
 	return out, lost, gone, "", nil
 }
 

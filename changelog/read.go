@@ -19,11 +19,15 @@ import (
 // Op is the kind of row change.
 type Op string
 
-// The three row changes, a schema change and a fork.
+// The row changes (counter deltas too), a schema change and a fork.
 const (
 	Insert Op = "I"
 	Update Op = "U"
 	Delete Op = "D"
+	// Add is an update of counter columns (docs/MERGE.md, "Counter
+	// columns"): its cells are deltas, added to the row's values. An
+	// UPDATE that also changes other columns logs them in an Update row.
+	Add    Op = "A"
 	Schema Op = "S" // a migration: Change.Migration; no table, key or cells
 	Forked Op = "F" // a restored node healed: Change.Fork; no table, key or cells
 )
@@ -167,7 +171,7 @@ type Change struct {
 	Origin    string        `json:"origin"`     // the node id that made the change
 	OriginSeq int64         `json:"origin_seq"` // its seq there
 	Key       Cells         `json:"key"`        // the primary key, in key order
-	Set       Cells         `json:"set"`        // non-key columns written: all for I, changed for U
+	Set       Cells         `json:"set"`        // non-key columns written: all for I, changed for U; for A the deltas of the changed counters
 	// Incarnation is the row's life the change was made on (docs/MERGE.md):
 	// an insert's own stamp, for an update or delete the stamp of the insert
 	// that began the row (0 and "" for a row from before install). Set when
@@ -185,7 +189,7 @@ type Change struct {
 
 // RowChange reports whether op changes a row (and is not a schema
 // version or a fork).
-func (o Op) RowChange() bool { return o == Insert || o == Update || o == Delete }
+func (o Op) RowChange() bool { return o == Insert || o == Update || o == Delete || o == Add }
 
 // fixedColumns is the number of columns Read selects before the masks.
 const fixedColumns = 9
@@ -411,7 +415,7 @@ func (r *Reader) decode(ctx context.Context, q sqlx.QueryerContext, raw []any) (
 			if m, _ := masks[slot/MaskBits].(int64); partial && m&(1<<(slot%MaskBits)) == 0 {
 				continue
 			}
-		case Update:
+		case Update, Add:
 			m, _ := masks[slot/MaskBits].(int64)
 			if m&(1<<(slot%MaskBits)) == 0 {
 				continue

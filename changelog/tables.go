@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 
@@ -33,6 +34,9 @@ type Column struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
 	PK   int    `json:"pk"`
+	// Counter marks a counter column (install --counter, docs/MERGE.md,
+	// "Counter columns"): its updates are logged as deltas (op A).
+	Counter bool `json:"counter,omitempty"`
 }
 
 // Description is a replicated table's column layout at one point of its
@@ -67,6 +71,45 @@ func Describe(t schema.Table) Description {
 	}{t.Name, t.WithoutRowid, t.Strict, t.Columns})
 	d.Fingerprint = hex.EncodeToString(h.Sum(nil))
 	return d
+}
+
+// WithCounters returns d with the columns named in counters (matched as
+// SQLite matches names) marked as counters and the others not.
+func (d Description) WithCounters(counters []string) Description {
+	cols := make([]Column, len(d.Columns))
+	for i, c := range d.Columns {
+		c.Counter = false
+		for _, name := range counters {
+			c.Counter = c.Counter || strings.EqualFold(name, c.Name)
+		}
+		cols[i] = c
+	}
+	d.Columns = cols
+	return d
+}
+
+// SameCounters reports whether d and o mark the same columns as counters.
+func (d Description) SameCounters(o Description) bool {
+	if len(d.Columns) != len(o.Columns) {
+		return false
+	}
+	for i := range d.Columns {
+		if d.Columns[i].Counter != o.Columns[i].Counter {
+			return false
+		}
+	}
+	return true
+}
+
+// Counters returns the names of d's counter columns.
+func (d Description) Counters() []string {
+	var out []string
+	for _, c := range d.Columns {
+		if c.Counter {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }
 
 // KeySlots returns the slots of the primary key, in key order.

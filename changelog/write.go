@@ -90,12 +90,12 @@ func (a *Appender) Append(ctx context.Context, d Description, c Change, origin, 
 			}
 			cols = append(cols, ValueColumn(slot))
 			args = append(args, cell.Value.SQL())
-			if (c.Op == Update || partial) && d.Columns[slot].PK == 0 {
+			if (c.Op == Update || c.Op == Add || partial) && d.Columns[slot].PK == 0 {
 				masks[slot/MaskBits] |= 1 << (slot % MaskBits)
 			}
 		}
 	}
-	for k := 0; k*MaskBits < len(d.Columns) && (c.Op == Update || partial); k++ {
+	for k := 0; k*MaskBits < len(d.Columns) && (c.Op == Update || c.Op == Add || partial); k++ {
 		if m, ok := masks[k]; ok || partial {
 			cols, args = append(cols, MaskColumn(k)), append(args, m)
 		}

@@ -85,7 +85,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &coder):
 		code = coder.ExitCode()
-	case errors.Is(err, triggers.ErrNoPrimaryKey), errors.Is(err, triggers.ErrNotInstalled),
+	case errors.Is(err, triggers.ErrNoPrimaryKey), errors.Is(err, triggers.ErrNotInstalled), errors.Is(err, triggers.ErrCounter),
 		errors.Is(err, migrations.ErrTooNew), errors.Is(err, errBusy), errors.Is(err, shipper.ErrRecloneNeeded),
 		errors.Is(err, triggers.ErrSchemaDrift), errors.Is(err, ddl.ErrUnsupported), errors.Is(err, evolve.ErrRefused), errors.Is(err, evolve.ErrNothingToAdopt),
 		errors.Is(err, shipper.ErrPeerRefused),

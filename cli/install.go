@@ -25,6 +25,9 @@ func installCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "dry-run", Usage: "print the statements install would run, and change nothing", EnvVars: env("dry-run")},
 			&ucli.StringSliceFlag{Name: "trigger", Usage: "what the application's trigger `NAME=fire|skip|auto` does when a peer's change is applied " +
 				"(repeatable, remembered; auto: the rule decides)", EnvVars: env("trigger")},
+			&ucli.StringSliceFlag{Name: "counter", Usage: "make `TABLE.COLUMN` a counter column: concurrent increments and decrements on different nodes all count " +
+				"(repeatable, remembered; an INTEGER, REAL or NUMERIC column outside the primary key; every node needs the same counters: " +
+				"`trigsync migrate --sql 'ALTER TABLE t ALTER COLUMN c SET COUNTER'` declares one for all)", EnvVars: env("counter")},
 		},
 		Action: func(c *ucli.Context) error {
 			log, err := logger(c)
@@ -52,6 +55,16 @@ func installCommand() *ucli.Command {
 					opts.Triggers = map[string]apptriggers.Action{}
 				}
 				opts.Triggers[name] = action
+			}
+			for _, arg := range c.StringSlice("counter") {
+				dot := strings.LastIndexByte(arg, '.')
+				if dot <= 0 || dot == len(arg)-1 {
+					return usageError("--counter %q: want TABLE.COLUMN", arg)
+				}
+				if opts.Counters == nil {
+					opts.Counters = map[string][]string{}
+				}
+				opts.Counters[arg[:dot]] = append(opts.Counters[arg[:dot]], arg[dot+1:])
 			}
 			r, err := triggers.Install(c.Context, db, opts)
 			if err != nil {
@@ -90,6 +103,11 @@ func installCommand() *ucli.Command {
 			}
 			fmt.Fprintf(out, "trigsync %s %s: node %s, %d tables replicated (%s)\n",
 				verb, path, r.NodeID, len(r.Tables), strings.Join(names, ", "))
+			for _, t := range r.Tables {
+				if len(t.Counters) > 0 {
+					fmt.Fprintf(out, "counters        %s: %s (increments and decrements on every node add up)\n", t.Name, strings.Join(t.Counters, ", "))
+				}
+			}
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			printAppTriggers(w, r.AppTriggers)
 			return w.Flush()

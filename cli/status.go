@@ -144,6 +144,9 @@ func printStatus(c *ucli.Context, s Status) error {
 		if t.Stale != "" {
 			note = "  STALE: " + t.Stale
 		}
+		if len(t.Counters) > 0 {
+			note = ", counters (" + strings.Join(t.Counters, ", ") + ")" + note
+		}
 		fmt.Fprintf(w, "  %s\tkey (%s), %d columns%s\n", t.Name, strings.Join(t.PrimaryKey, ", "), t.Columns, note)
 	}
 	if len(s.Skipped) > 0 {

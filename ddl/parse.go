@@ -28,6 +28,9 @@ const (
 	DropIndex                     // DROP INDEX i
 	CreateTrigger                 // CREATE TRIGGER g … ON t … BEGIN … END
 	DropTrigger                   // DROP TRIGGER g
+	// SetCounter is trigsync's own statement, not SQLite's: it makes a
+	// column a counter (docs/MERGE.md, "Counter columns") on every node.
+	SetCounter // ALTER TABLE t ALTER [COLUMN] c SET COUNTER
 )
 
 func (k Kind) String() string {
@@ -52,6 +55,8 @@ func (k Kind) String() string {
 		return "CREATE TRIGGER"
 	case DropTrigger:
 		return "DROP TRIGGER"
+	case SetCounter:
+		return "SET COUNTER"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -62,7 +67,7 @@ type Statement struct {
 	Kind    Kind
 	SQL     string // the statement as written: trimmed of surrounding space and comments, no trailing semicolon
 	Table   string // the table it creates, alters or drops; for CREATE INDEX and TRIGGER the table it is on; "" for DROP INDEX and TRIGGER
-	Column  string // AddColumn: the new column; RenameColumn: the old name; DropColumn: the dropped column
+	Column  string // AddColumn: the new column; RenameColumn: the old name; DropColumn: the dropped column; SetCounter: the counter
 	NewName string // RenameColumn and RenameTable: the new name
 	Index   string // CreateIndex and DropIndex: the index
 	Trigger string // CreateTrigger and DropTrigger: the trigger
@@ -617,8 +622,8 @@ func (p *parser) alter(st *Statement) error {
 		return p.rename(st)
 	case p.accept("DROP"):
 		return p.dropColumn(st)
-	case p.word(0, "ALTER"):
-		return refusef("ALTER TABLE … ALTER COLUMN: a column's type and constraints do not change in place through migrate; %s", rebuild)
+	case p.accept("ALTER"):
+		return p.setCounter(st)
 	}
 	return p.unexpected("ADD, RENAME or DROP")
 }
@@ -694,6 +699,25 @@ func (p *parser) rename(st *Statement) error {
 }
 
 // dropColumn reads ALTER TABLE … DROP after DROP.
+// setCounter reads trigsync's ALTER TABLE t ALTER [COLUMN] c SET COUNTER;
+// any other ALTER COLUMN is refused.
+func (p *parser) setCounter(st *Statement) error {
+	p.accept("COLUMN")
+	start := p.i
+	if p.isName(p.peek(0)) && p.word(1, "SET") && p.word(2, "COUNTER") {
+		column, err := p.ownedName("column")
+		if err != nil {
+			return err
+		}
+		p.i += 2
+		st.Kind, st.Column = SetCounter, column
+		return p.end()
+	}
+	p.i = start
+	return refusef("ALTER TABLE … ALTER COLUMN: a column's type and constraints do not change in place through migrate; %s "+
+		"(trigsync's ALTER TABLE t ALTER COLUMN c SET COUNTER makes a column a counter)", rebuild)
+}
+
 func (p *parser) dropColumn(st *Statement) error {
 	p.accept("COLUMN")
 	if p.atCondition() {

@@ -50,6 +50,9 @@ var accepted = []struct {
 	{"ALTER TABLE t ADD if NOT NULL DEFAULT 1", []Statement{{Kind: AddColumn, SQL: "ALTER TABLE t ADD if NOT NULL DEFAULT 1", Table: "t", Column: "if"}}},
 	{"ALTER TABLE t ADD COLUMN ünïcødé", []Statement{{Kind: AddColumn, SQL: "ALTER TABLE t ADD COLUMN ünïcødé", Table: "t", Column: "ünïcødé"}}},
 
+	// trigsync's counter declaration
+	{"ALTER TABLE stock ALTER COLUMN qty SET COUNTER", []Statement{{Kind: SetCounter, SQL: "ALTER TABLE stock ALTER COLUMN qty SET COUNTER", Table: "stock", Column: "qty"}}},
+	{`alter table main."my stock" alter "q q" set counter`, []Statement{{Kind: SetCounter, SQL: `alter table main."my stock" alter "q q" set counter`, Table: "my stock", Column: "q q"}}},
 	// ALTER TABLE … RENAME
 	{"ALTER TABLE t RENAME COLUMN a TO b", []Statement{{Kind: RenameColumn, SQL: "ALTER TABLE t RENAME COLUMN a TO b", Table: "t", Column: "a", NewName: "b"}}},
 	{"ALTER TABLE t RENAME a TO `b b`", []Statement{{Kind: RenameColumn, SQL: "ALTER TABLE t RENAME a TO `b b`", Table: "t", Column: "a", NewName: "b b"}}},
@@ -145,7 +148,8 @@ var refused = []struct {
 	{"CREATE SEQUENCE s", true, []string{"CREATE SEQUENCE", "migrate takes"}},
 	{"DROP SCHEMA s", true, []string{"DROP SCHEMA"}},
 	{"ALTER INDEX i RENAME TO j", true, []string{"ALTER INDEX"}},
-	{"ALTER TABLE t ALTER COLUMN c SET NOT NULL", true, []string{"ALTER COLUMN", "create the new table, copy the rows with INSERT … SELECT"}},
+	{"ALTER TABLE t ALTER COLUMN c SET NOT NULL", true, []string{"ALTER COLUMN", "create the new table, copy the rows with INSERT … SELECT", "SET COUNTER"}},
+	{"ALTER TABLE t ALTER COLUMN c SET COUNTER 1", false, []string{"expected the end of the statement"}},
 	{"ALTER TABLE t ADD PRIMARY KEY (a)", true, []string{"ADD PRIMARY KEY:", "primary key do not change in place"}},
 	{"ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)", true, []string{"ADD CONSTRAINT"}},
 	{"ALTER TABLE t ADD CHECK (a > 0)", true, []string{"ADD CHECK"}},

@@ -77,6 +77,9 @@ func apply(ctx context.Context, tx *sqlx.Tx, m changelog.AppliedMigration, run b
 		}
 		share(shared, st)
 	}
+	if err := followCounters(ctx, tx, stmts); err != nil {
+		return nil, err
+	}
 	sel, err := triggers.StoredSelection(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -165,11 +168,70 @@ func follow(sel triggers.Selection, stmts []ddl.Statement) (triggers.Selection, 
 	return sel, changed
 }
 
+// followCounters makes the stored counter columns follow the renames of
+// stmts, and forgets those they drop.
+func followCounters(ctx context.Context, tx *sqlx.Tx, stmts []ddl.Statement) error {
+	counters, err := triggers.StoredCounters(ctx, tx)
+	if err != nil || len(counters) == 0 {
+		return err
+	}
+	changed := false
+	for _, st := range stmts {
+		for table, cols := range counters {
+			if !strings.EqualFold(table, st.Table) {
+				continue
+			}
+			switch st.Kind {
+			case ddl.RenameTable:
+				delete(counters, table)
+				counters[st.NewName] = cols
+			case ddl.DropTable:
+				delete(counters, table)
+			case ddl.RenameColumn, ddl.DropColumn:
+				for i := 0; i < len(cols); i++ {
+					if !strings.EqualFold(cols[i], st.Column) {
+						continue
+					}
+					if st.Kind == ddl.RenameColumn {
+						cols[i] = st.NewName
+					} else {
+						cols = slices.Delete(cols, i, i+1)
+						i--
+					}
+				}
+				counters[table] = cols
+			default:
+				continue
+			}
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return triggers.StoreCounters(ctx, tx, counters)
+}
+
 // runStatement checks statement st against the schema as it is now, runs
 // it, and checks what it added.
 func runStatement(ctx context.Context, tx *sqlx.Tx, st ddl.Statement, shared map[string]bool) error {
 	if err := check(ctx, tx, st, shared); err != nil {
 		return err
+	}
+	if st.Kind == ddl.SetCounter { // trigsync's own: nothing for SQLite to run
+		counters, err := triggers.StoredCounters(ctx, tx)
+		if err != nil {
+			return err
+		}
+		t, err := schema.Lookup(ctx, tx, st.Table)
+		if err != nil {
+			return err
+		}
+		col, _ := t.Column(st.Column)
+		if counters.Add(t.Name, col.Name) {
+			return triggers.StoreCounters(ctx, tx, counters)
+		}
+		return nil
 	}
 	if _, err := tx.ExecContext(ctx, st.SQL); err != nil {
 		return err
@@ -263,6 +325,8 @@ func check(ctx context.Context, q sqlx.QueryerContext, st ddl.Statement, shared 
 				return fmt.Errorf("%s %s exists", t.Kind, schema.Quote(t.Name))
 			}
 		}
+	case ddl.SetCounter:
+		return triggers.CheckCounter(*table, st.Column)
 	case ddl.CreateIndex:
 		on, err := objectTable(ctx, q, "index", st.Index)
 		if err != nil {

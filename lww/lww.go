@@ -31,6 +31,10 @@ const (
 	Insert Op = iota + 1
 	Update
 	Delete
+	// Add adds deltas to counter cells (docs/MERGE.md, "Counter
+	// columns"): it applies once to the incarnation it was made on,
+	// whatever the stamps of the cells.
+	Add
 )
 
 // Row is what a node knows of one row.
@@ -57,6 +61,7 @@ const (
 	Replace        // write the whole row from the insert's cells (a new incarnation)
 	SetCells       // write the cells Decision.Cells names
 	Remove         // delete the row
+	AddCells       // add the change's deltas to the counter cells
 )
 
 // Decision is the outcome of one change on one row.
@@ -106,6 +111,12 @@ func Decide(row Row, cells []Stamp, c Change) Decision {
 			if s.Less(c.Stamp) {
 				d.Cells[i], d.Write = true, SetCells
 			}
+		}
+	case Add:
+		// Deltas commute: each counts once (the version vector sees to
+		// that), on the incarnation it was made on, like an update.
+		if row.Exists && c.Incarnation == row.Incarnation {
+			d.Write = AddCells
 		}
 	}
 	return d

@@ -3,6 +3,7 @@ package lww
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -10,6 +11,11 @@ import (
 // applier is tested against, and the rules' specification by example.
 type Model struct {
 	rows map[string]*modelRow
+	seen map[Stamp]bool // the changes applied: a repeat changes nothing (the applier's version vector)
+	// Sum adds a counter cell's delta to its value (the cell's value is ""
+	// when the row has none): an Add change's cells are deltas. The default
+	// reads both as decimal integers, a missing or non-integer value as 0.
+	Sum func(value, delta string) string
 }
 
 type modelRow struct {
@@ -23,11 +29,25 @@ type modelCell struct {
 }
 
 // NewModel returns an empty model.
-func NewModel() *Model { return &Model{rows: map[string]*modelRow{}} }
+func NewModel() *Model {
+	return &Model{rows: map[string]*modelRow{}, seen: map[Stamp]bool{}, Sum: sumIntegers}
+}
+
+func sumIntegers(value, delta string) string {
+	v, _ := strconv.ParseInt(value, 10, 64)
+	d, _ := strconv.ParseInt(delta, 10, 64)
+	return strconv.FormatInt(v+d, 10)
+}
 
 // Apply applies a change to the row key; values are the change's cells by
-// column (all columns for an insert). It reports a collision notice.
+// column (all columns for an insert; the deltas of its counters for an
+// Add). It reports a collision notice. A change seen before (by stamp)
+// changes nothing.
 func (m *Model) Apply(key string, c Change, values map[string]string) bool {
+	if m.seen[c.Stamp] {
+		return false // delivered again: what the version vector skips
+	}
+	m.seen[c.Stamp] = true
 	r := m.rows[key]
 	if r == nil {
 		r = &modelRow{cells: map[string]modelCell{}}
@@ -58,6 +78,12 @@ func (m *Model) Apply(key string, c Change, values map[string]string) bool {
 		}
 	case Remove:
 		r.cells = map[string]modelCell{}
+	case AddCells: // the cell keeps its stamp: deltas do not take part in last-write-wins
+		for _, col := range cols {
+			cell := r.cells[col]
+			cell.value = m.Sum(cell.value, values[col])
+			r.cells[col] = cell
+		}
 	}
 	return d.Collision
 }

@@ -99,17 +99,22 @@ var steps = [...]string{
 		sql TEXT NOT NULL,
 		checksum TEXT NOT NULL);
 	ALTER TABLE _trigsync_tables ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0;`,
-	// 5: restored nodes (docs/FORMAT.md, "Restored nodes"): the stamp of
+	// 5: restored nodes (docs/PROTOCOL.md, "Restored nodes"): the stamp of
 	// the peer's log row a cursor points at, and of each origin's last
 	// change applied, so that a peer's log or a node's own history that
-	// went backwards is detected instead of trusted.
+	// went backwards is detected instead of trusted; the forks of healed
+	// nodes. Counter columns (docs/MERGE.md, "Counter columns"): the
+	// columns install --counter and migrate declared, by table;
+	// descriptions mark them ("counter": true) and the log carries their
+	// deltas as op A rows, which a trigsync of metadata 4 must not read.
 	`ALTER TABLE _trigsync_peers ADD COLUMN pulled_hlc INTEGER;
 	ALTER TABLE _trigsync_origins ADD COLUMN hlc INTEGER;
 	CREATE TABLE _trigsync_forks(
 		node TEXT PRIMARY KEY,
 		seq INTEGER NOT NULL,
 		hlc INTEGER NOT NULL,
-		successor TEXT NOT NULL);`,
+		successor TEXT NOT NULL);
+	INSERT INTO _trigsync_meta(key, value) VALUES ('counters', '{}');`,
 }
 
 // Latest is the metadata version this build of trigsync writes.

@@ -29,12 +29,13 @@ var (
 	firstSeed = flag.Uint64("trigsync.seed", 0, "first seed of TestConvergence (to replay a failure)")
 )
 
-// convSchema is what every node starts with: two replicated tables, and
+// convSchema is what every node starts with: two replicated tables (t.n
+// a counter column, installed with --counter t.n), and
 // the application's triggers of both kinds — an updated_at stamp on t and a
 // stock decrement into s on every insert into p (their effects replicate:
 // they must not run on apply), and the FTS5 external-content index of
 // sqlite.org/fts5.html on t.a (local: it must run on apply).
-const convSchema = `CREATE TABLE t(id TEXT PRIMARY KEY, a, b, c, updated_at);
+const convSchema = `CREATE TABLE t(id TEXT PRIMARY KEY, a, b, c, n INTEGER, updated_at);
 CREATE TABLE p(k1 INTEGER, k2 TEXT, v, PRIMARY KEY (k1, k2)) WITHOUT ROWID;
 CREATE TABLE s(sku TEXT PRIMARY KEY, qty INTEGER);
 INSERT INTO s VALUES ('x', 1000);
@@ -51,7 +52,7 @@ CREATE TRIGGER t_au AFTER UPDATE ON t BEGIN
 // template is an installed, empty database that nodes are copied from.
 func template(t *testing.T) []byte {
 	db, path := testutil.NewDB(t, convSchema)
-	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
+	if _, err := triggers.Install(t.Context(), db, triggers.Options{Counters: map[string][]string{"t": {"n"}}}); err != nil {
 		t.Fatal(err)
 	}
 	db.MustExec(`PRAGMA wal_checkpoint(TRUNCATE)`)
@@ -158,9 +159,13 @@ func randomValue(r *rand.Rand) any {
 func write(r *rand.Rand, x sqlx.Execer) {
 	key := fmt.Sprintf("k%d", r.IntN(5))
 	cols := []string{"a", "b", "c"}
-	switch r.IntN(7) {
+	switch r.IntN(8) {
 	case 0, 1:
-		x.Exec(`INSERT OR IGNORE INTO t VALUES (?, ?, ?, ?)`, key, randomValue(r), randomValue(r), randomValue(r))
+		var n any // the counter's base: a number, or NULL
+		if r.IntN(4) > 0 {
+			n = r.Int64N(100)
+		}
+		x.Exec(`INSERT OR IGNORE INTO t VALUES (?, ?, ?, ?, ?)`, key, randomValue(r), randomValue(r), randomValue(r), n)
 	case 2, 3:
 		var sets []string
 		var args []any
@@ -170,6 +175,10 @@ func write(r *rand.Rand, x sqlx.Execer) {
 				args = append(args, randomValue(r))
 			}
 		}
+		if r.IntN(3) == 0 { // and the counter, in the same statement: a U and an A row
+			sets = append(sets, "n = ifnull(n, 0) + ?")
+			args = append(args, r.Int64N(11)-5)
+		}
 		if len(sets) > 0 {
 			x.Exec(`UPDATE t SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, key)...)
 		}
@@ -177,6 +186,15 @@ func write(r *rand.Rand, x sqlx.Execer) {
 		x.Exec(`DELETE FROM t WHERE id = ?`, key)
 	case 5:
 		x.Exec(`UPDATE OR IGNORE t SET id = ? WHERE id = ?`, fmt.Sprintf("k%d", r.IntN(5)), key)
+	case 7: // the counter alone: an increment, a decrement, or set outright (a delta from the value seen)
+		switch r.IntN(3) {
+		case 0:
+			x.Exec(`UPDATE t SET n = ifnull(n, 0) + ? WHERE id = ?`, 1+r.Int64N(5), key)
+		case 1:
+			x.Exec(`UPDATE t SET n = n - ? WHERE id = ?`, 1+r.Int64N(5), key)
+		default:
+			x.Exec(`UPDATE t SET n = ? WHERE id = ?`, r.Int64N(100), key)
+		}
 	case 6:
 		k1, k2 := r.IntN(2), fmt.Sprint(r.IntN(2))
 		if r.IntN(3) == 0 {
@@ -330,6 +348,7 @@ func model(t *testing.T, r *rand.Rand, nodes []*simNode) string {
 	}
 	m := lww.NewModel()
 	m.Seed("s "+keyText(changelog.Cells{{Column: "sku", Value: changelog.String("x")}}), map[string]string{"qty": changelog.Int64(1000).String()})
+	m.Sum = sumValues(t)
 	seen := map[string]bool{}
 	pos := make([]int, len(logs))
 	for {
@@ -360,9 +379,29 @@ func model(t *testing.T, r *rand.Rand, nodes []*simNode) string {
 		for _, cell := range c.Set {
 			values[cell.Column] = cell.Value.String()
 		}
-		op := map[changelog.Op]lww.Op{changelog.Insert: lww.Insert, changelog.Update: lww.Update, changelog.Delete: lww.Delete}[c.Op]
+		op := map[changelog.Op]lww.Op{changelog.Insert: lww.Insert, changelog.Update: lww.Update, changelog.Delete: lww.Delete,
+			changelog.Add: lww.Add}[c.Op]
 		m.Apply(c.Table+" "+keyText(c.Key), lww.Change{Op: op, Stamp: lww.Stamp{HLC: c.HLC, Node: c.Origin},
 			Incarnation: lww.Stamp{HLC: c.Incarnation, Node: c.IncarnationNode}}, values)
+	}
+}
+
+// sumValues adds a counter delta to a cell's value (tagged forms) as the
+// applier's ifnull(c, 0) + delta does: the tests write integers and NULL.
+func sumValues(t *testing.T) func(value, delta string) string {
+	return func(value, delta string) string {
+		var sum int64
+		for _, s := range []string{value, delta} {
+			if s == "" || s == "null" {
+				continue
+			}
+			v, err := changelog.ParseValue(s)
+			if err != nil || (v.Type != changelog.Integer && v.Type != changelog.Null) {
+				t.Fatalf("counter value %q: %v (the test writes integers)", s, err)
+			}
+			sum += v.Int
+		}
+		return changelog.Value{Type: changelog.Integer, Int: sum}.String()
 	}
 }
 

@@ -33,6 +33,12 @@ type benchDB struct {
 
 func benchDBs(b *testing.B, ddl ...string) []*benchDB {
 	b.Helper()
+	return benchDBsWith(b, triggers.Options{}, ddl...)
+}
+
+// benchDBsWith is benchDBs installing with opts.
+func benchDBsWith(b *testing.B, opts triggers.Options, ddl ...string) []*benchDB {
+	b.Helper()
 	ctx := context.Background()
 	var out []*benchDB
 	for _, name := range []string{"plain", "trigsync"} {
@@ -47,7 +53,7 @@ func benchDBs(b *testing.B, ddl ...string) []*benchDB {
 			db.MustExec(s)
 		}
 		if name == "trigsync" {
-			if _, err := triggers.Install(ctx, db, triggers.Options{}); err != nil {
+			if _, err := triggers.Install(ctx, db, opts); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -137,6 +143,17 @@ func BenchmarkCaptureUpdate(b *testing.B) {
 		_, err := s.Exec(i+1, "changed", key(i))
 		return err
 	}, `UPDATE item SET qty = ?, note = ? WHERE id = ?`)
+}
+
+// BenchmarkCaptureUpdateCounter updates a counter column (install
+// --counter item.qty): a sale's decrement, logged as a delta (op A).
+func BenchmarkCaptureUpdateCounter(b *testing.B) {
+	dbs := benchDBsWith(b, triggers.Options{Counters: map[string][]string{"item": {"qty"}}})
+	fill(b, dbs, b.N)
+	run(b, dbs, b.N, func(_ *sql.Tx, s *sql.Stmt, i int) error {
+		_, err := s.Exec(1+i%3, key(i))
+		return err
+	}, `UPDATE item SET qty = qty - ? WHERE id = ?`)
 }
 
 func BenchmarkCaptureDelete(b *testing.B) {

@@ -14,10 +14,11 @@ const (
 	onUpdate    = "u" // an UPDATE that keeps the primary key
 	onKeyUpdate = "k" // an UPDATE that changes the primary key
 	onDelete    = "d"
+	onAdd       = "a" // an UPDATE of counter columns that keeps the primary key
 )
 
 // kinds lists the trigger kinds in the order they are installed.
-var kinds = [...]string{onInsert, onUpdate, onKeyUpdate, onDelete}
+var kinds = [...]string{onInsert, onUpdate, onAdd, onKeyUpdate, onDelete}
 
 // TriggerName is the name of trigsync's trigger of one kind on table.
 // Names are unique because the kind letter sits at a fixed position.
@@ -41,9 +42,12 @@ func Generate(t schema.Table, d changelog.Description) map[string]string {
 	g := generator{t: t, d: d}
 	for slot, c := range d.Columns {
 		col, _ := t.Column(c.Name)
-		if c.PK != 0 {
+		switch {
+		case c.PK != 0:
 			g.key = append(g.key, slot)
-		} else {
+		case c.Counter:
+			g.counters = append(g.counters, slot)
+		default:
 			g.rest = append(g.rest, slot)
 		}
 		aff := t.Affinity(col)
@@ -62,15 +66,25 @@ func Generate(t schema.Table, d changelog.Description) map[string]string {
 			"NOT ("+g.changed(g.key)+") AND ("+g.changed(g.rest)+")",
 			g.row("U", "NEW", append(append([]int{}, g.key...), g.rest...)))
 	}
+	// A counter's update is logged as its delta, in a row of op A of its
+	// own (docs/MERGE.md, "Counter columns"); the columns that are not
+	// counters go in the U row above. Tables without counters get no such
+	// trigger and pay nothing.
+	if len(g.counters) > 0 {
+		out[onAdd] = g.trigger(onAdd, "UPDATE OF "+g.names(g.counters),
+			"NOT ("+g.changed(g.key)+") AND ("+g.changed(g.counters)+")",
+			g.row("A", "NEW", append(append([]int{}, g.key...), g.counters...)))
+	}
 	return out
 }
 
 type generator struct {
-	t     schema.Table
-	d     changelog.Description
-	key   []int  // key slots
-	rest  []int  // non-key slots
-	loose []bool // per slot: the affinity keeps 1 and 1.0 apart, so compare typeof too
+	t        schema.Table
+	d        changelog.Description
+	key      []int  // key slots
+	rest     []int  // non-key slots that are not counters
+	counters []int  // counter slots
+	loose    []bool // per slot: the affinity keeps 1 and 1.0 apart, so compare typeof too
 }
 
 func (g generator) all() []int {
@@ -111,10 +125,11 @@ func (g generator) changed(slots []int) string {
 	return strings.Join(parts, " OR ")
 }
 
-// masks returns, per mask column, the expression of an update row's mask.
-func (g generator) masks() map[int]string {
+// masks returns, per mask column, the expression of the mask of an update
+// row of the given slots.
+func (g generator) masks(slots []int) map[int]string {
 	masks := map[int]string{}
-	for _, s := range g.rest {
+	for _, s := range slots {
 		k := s / changelog.MaskBits
 		if masks[k] != "" {
 			masks[k] += "|"
@@ -130,8 +145,11 @@ func (g generator) masks() map[int]string {
 func (g generator) row(op, ref string, slots []int) string {
 	cols := []string{"hlc", "tbl", "op"}
 	vals := []string{wallClock, fmt.Sprint(g.d.ID), "'" + op + "'"}
-	if op == "U" {
-		masks := g.masks()
+	if op == "U" || op == "A" {
+		masks := g.masks(g.rest)
+		if op == "A" {
+			masks = g.masks(g.counters)
+		}
 		for k := 0; k*changelog.MaskBits < len(g.d.Columns); k++ {
 			if m, ok := masks[k]; ok {
 				cols, vals = append(cols, changelog.MaskColumn(k)), append(vals, m)
@@ -141,13 +159,26 @@ func (g generator) row(op, ref string, slots []int) string {
 	for _, s := range slots {
 		cols = append(cols, changelog.ValueColumn(s))
 		v := g.col(ref, s)
-		if op == "U" && g.d.Columns[s].PK == 0 {
+		switch {
+		case op == "A" && g.d.Columns[s].PK == 0:
+			v = "CASE WHEN " + g.changedOne(s) + " THEN " + g.delta(s) + " END"
+		case op == "U" && g.d.Columns[s].PK == 0:
 			v = "CASE WHEN " + g.changedOne(s) + " THEN " + v + " END"
 		}
 		vals = append(vals, v)
 	}
 	return "INSERT INTO " + changelog.LogTable + "(" + strings.Join(cols, ",") + ") VALUES(" +
 		strings.Join(vals, ",") + ");\n"
+}
+
+// delta is the change of a counter column: NEW - OLD, an old NULL counting
+// as 0. A new value that is not a number (NULL, text, a blob) cannot be
+// reached from a delta on the other nodes: the write is refused.
+func (g generator) delta(slot int) string {
+	msg := fmt.Sprintf("trigsync: %s.%s is a counter column: set it to a number (NULL, text or a blob cannot be replicated as a delta)",
+		schema.Quote(g.t.Name), schema.Quote(g.d.Columns[slot].Name))
+	return "CASE WHEN typeof(" + g.col("NEW", slot) + ") IN ('integer','real') THEN " + g.col("NEW", slot) +
+		"-ifnull(" + g.col("OLD", slot) + ",0) ELSE RAISE(ABORT,'" + strings.ReplaceAll(msg, "'", "''") + "') END"
 }
 
 func (g generator) trigger(kind, event, when, body string) string {

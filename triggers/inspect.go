@@ -72,7 +72,7 @@ func Inspect(ctx context.Context, q sqlx.QueryerContext) (State, error) {
 			ts.PrimaryKey = append(ts.PrimaryKey, c.Name)
 		}
 		d, ok := active[t.Name]
-		ts.Description, ts.Columns = d.ID, len(d.Columns)
+		ts.Description, ts.Columns, ts.Counters = d.ID, len(d.Columns), d.Counters()
 		switch {
 		case !ok:
 			ts.Stale = "not installed yet"

@@ -26,6 +26,9 @@ type Options struct {
 	// Triggers are choices for the application's triggers (by name: fire,
 	// skip, or auto to let the rule decide), merged into the stored ones.
 	Triggers map[string]apptriggers.Action
+	// Counters are columns to make counters (docs/MERGE.md, "Counter
+	// columns"), added to the stored ones: by table, the column names.
+	Counters map[string][]string
 }
 
 // Table is one replicated table as installed.
@@ -34,6 +37,7 @@ type Table struct {
 	Description int64    `json:"description"`
 	PrimaryKey  []string `json:"primary_key"`
 	Columns     int      `json:"columns"`
+	Counters    []string `json:"counters,omitempty"`
 	Warnings    []string `json:"warnings,omitempty"`
 }
 
@@ -104,6 +108,10 @@ func InstallTx(ctx context.Context, tx *sqlx.Tx, opts Options) (Report, error) {
 		return r, fmt.Errorf("%w: %s", ErrNoPrimaryKey, strings.Join(reasons, "; "))
 	}
 
+	counters, err := counterColumns(ctx, tx, opts.Counters, plan.Replicated)
+	if err != nil {
+		return r, err
+	}
 	ddl := &recorder{tx: tx}
 	active, err := changelog.ActiveDescriptions(ctx, tx)
 	if err != nil {
@@ -115,8 +123,8 @@ func InstallTx(ctx context.Context, tx *sqlx.Tx, opts Options) (Report, error) {
 	}
 	wanted := map[string]bool{}
 	for _, t := range plan.Replicated {
-		d := changelog.Describe(t)
-		if a, ok := active[t.Name]; ok && a.Fingerprint == d.Fingerprint {
+		d := changelog.Describe(t).WithCounters(counters[strings.ToLower(t.Name)])
+		if a, ok := active[t.Name]; ok && a.Fingerprint == d.Fingerprint && a.SameCounters(d) {
 			d = a
 		} else if d, err = changelog.Activate(ctx, tx, d); err != nil {
 			return r, err
@@ -146,7 +154,7 @@ func InstallTx(ctx context.Context, tx *sqlx.Tx, opts Options) (Report, error) {
 			pk = append(pk, c.Name)
 		}
 		r.Tables = append(r.Tables, Table{Name: t.Name, Description: d.ID, PrimaryKey: pk,
-			Columns: len(d.Columns), Warnings: plan.Warnings[t.Name]})
+			Columns: len(d.Columns), Counters: d.Counters(), Warnings: plan.Warnings[t.Name]})
 	}
 	for name := range existing {
 		if !wanted[name] {
