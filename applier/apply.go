@@ -411,6 +411,9 @@ func (a *applier) applyFork(ctx context.Context, c changelog.Change, origin int6
 	}
 	res.Applied++
 	a.maxHLC = max(a.maxHLC, c.HLC)
+	if err := changelog.EnsureSlots(ctx, a.tx, 4); err != nil { // a fork fills v0 … v3
+		return err
+	}
 	return a.log.AppendFork(ctx, c, origin)
 }
 

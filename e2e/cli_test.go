@@ -79,6 +79,7 @@ func TestStatusJSON(t *testing.T) {
 			Description int      `json:"description"`
 			PrimaryKey  []string `json:"primary_key"`
 			Columns     int      `json:"columns"`
+			Counters    []string `json:"counters"`
 			Warnings    []string `json:"warnings"`
 			Stale       string   `json:"stale"`
 		} `json:"tables"`
