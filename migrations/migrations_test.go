@@ -163,3 +163,49 @@ func TestMetadataV4(t *testing.T) {
 		t.Fatalf("a:\n%s\nb:\n%s", da, db)
 	}
 }
+
+// TestMetadataV5 reads a database of the real-deployments release's
+// layout: its log (counter deltas, a fork of a restored node, the lost row
+// back under the old id, rows not stamped yet) decodes, the fork and the
+// stamps of cursors are there, and it syncs with a copy.
+func TestMetadataV5(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", "metadata-v5.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := testutil.NewDB(t, string(dump))
+	if v, _ := migrations.Version(t.Context(), a); v != 5 {
+		t.Fatalf("fixture has metadata version %d", v)
+	}
+	cs := testutil.Changes(t, a)
+	if len(cs) != 9 || cs[0].Op != changelog.Add || cs[5].Op != changelog.Forked || cs[5].Fork == nil ||
+		cs[6].Origin != cs[5].Fork.Node || cs[4].Origin != cs[5].Fork.Successor || cs[7].Op != changelog.Delete {
+		t.Fatalf("changes: %+v", cs)
+	}
+	var stamped, forks int
+	a.Get(&stamped, `SELECT count(*) FROM _trigsync_peers WHERE pulled_hlc IS NOT NULL`)
+	a.Get(&forks, `SELECT count(*) FROM _trigsync_forks`)
+	if stamped != 1 || forks != 1 {
+		t.Fatalf("%d cursors with a stamp, %d forks", stamped, forks)
+	}
+	b, path := testutil.NewDB(t)
+	b.Close()
+	a.MustExec(`VACUUM INTO ?`, path+".copy")
+	if b, err = sqlitedb.Open(t.Context(), path+".copy"); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tx := b.MustBegin()
+	if _, _, err := changelog.ResetNodeID(t.Context(), tx); err != nil {
+		t.Fatal(err)
+	}
+	tx.Commit()
+	b.MustExec(`UPDATE note SET n = n + 1 WHERE id = 'a'`)
+	a.MustExec(`UPDATE note SET n = n - 3 WHERE id = 'a'`)
+	if _, err := shipper.Sync(t.Context(), a, b, applier.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db || !strings.Contains(da, "integer:11") {
+		t.Fatalf("a:\n%s\nb:\n%s", da, db)
+	}
+}
