@@ -22,7 +22,7 @@ build:
 # arm64 build under qemu-aarch64-static), with the arm64 binary `make cross`
 # produced.
 test: lint cross
-	TRIGSYNC_ARM64=$(CURDIR)/dist/trigsync-linux-arm64 go test -count=1 -timeout 20m ./...
+	TRIGSYNC_ARM64=$(CURDIR)/dist/trigsync-linux-arm64 go test -count=1 -timeout 30m ./...
 
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
