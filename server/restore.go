@@ -45,9 +45,9 @@ func (s *Server) failRestored(w http.ResponseWriter, r *http.Request, err error)
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	through, err := restore.Through(r.Context(), s.cfg.DB)
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
+	through, terr := restore.Through(r.Context(), s.cfg.DB)
+	if terr != nil {
+		s.fail(w, r, http.StatusInternalServerError, terr)
 		return
 	}
 	s.cfg.Logger.Warn("a peer knows more of this node's history than it holds: restored from an older copy?", "err", err)

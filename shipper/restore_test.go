@@ -2,6 +2,7 @@ package shipper_test
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,9 +10,12 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/internal/testutil"
+	"github.com/trigsync/trigsync/server"
+	"github.com/trigsync/trigsync/shipper"
 	"github.com/trigsync/trigsync/triggers"
 )
 
@@ -165,5 +169,57 @@ func TestRestoreWhileBothWrite(t *testing.T) {
 	}
 	if n := itemCount(t, h.db); n != 11 || strings.Contains(want, "h-unshipped") {
 		t.Fatalf("%d rows (want 3+2+2+2+2, and not the row only the lost copy held):\n%s", n, want)
+	}
+}
+
+// serveHTTP serves db as a node does (server.New on an httptest server)
+// and returns a Remote of it; the server stops when the test ends.
+func serveHTTP(t *testing.T, db *sqlx.DB) *shipper.Remote {
+	t.Helper()
+	srv, err := server.New(t.Context(), server.Config{DB: db, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	remote, err := shipper.NewRemote(ts.URL, shipper.RemoteConfig{Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remote
+}
+
+func syncHTTP(t *testing.T, d *sqlx.DB, hub *shipper.Remote) shipper.Summary {
+	t.Helper()
+	s, err := shipper.SyncRemote(t.Context(), d, hub, applier.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestHubRestoredOverHTTP is TestHubRestored with the hub serving over
+// HTTP (restarted on the restored file): the device's pull finds the hub
+// restored, the hub answers 409 with what the device sends back to heal
+// it (GET /v1/changes, then POST /v1/restore).
+func TestHubRestoredOverHTTP(t *testing.T) {
+	h, d := newRestorable(t), node(t)
+	insertItems(d, "d", 2)
+	syncHTTP(t, d, serveHTTP(t, h.db))
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 2)
+	syncHTTP(t, d, serveHTTP(t, h.db))
+	old := h.id()
+	h.restore(copyPath)
+	insertItems(h.db, "new", 3)
+	hub := serveHTTP(t, h.db) // serve restarted on the restored file
+	for range 3 {
+		syncHTTP(t, d, hub)
+	}
+	if h.id() == old {
+		t.Fatal("the restored hub kept its node id")
+	}
+	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, d) != 7 {
+		t.Fatalf("after the heal: device %d rows, hub %d rows:\n%s\n---\n%s", itemCount(t, d), itemCount(t, h.db), a, b)
 	}
 }
