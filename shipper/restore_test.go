@@ -29,7 +29,13 @@ type restorable struct {
 
 func newRestorable(t *testing.T) *restorable {
 	t.Helper()
-	db, path := testutil.NewDB(t, schemaSQL)
+	return newRestorableOf(t, schemaSQL)
+}
+
+// newRestorableOf is a restorable node of schema ddl.
+func newRestorableOf(t *testing.T, ddl string) *restorable {
+	t.Helper()
+	db, path := testutil.NewDB(t, ddl)
 	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -221,5 +227,30 @@ func TestHubRestoredOverHTTP(t *testing.T) {
 	}
 	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, d) != 7 {
 		t.Fatalf("after the heal: device %d rows, hub %d rows:\n%s\n---\n%s", itemCount(t, d), itemCount(t, h.db), a, b)
+	}
+}
+
+// TestForkReachesANarrowLog: the fork record takes four value slots (node,
+// seq, stamp, successor); a peer whose replicated tables have fewer
+// columns has fewer slots in its log, and must widen it to log the fork
+// it applies, as the restored node does when it logs it.
+func TestForkReachesANarrowLog(t *testing.T) {
+	const narrow = `CREATE TABLE note(id TEXT PRIMARY KEY, body TEXT)`
+	h := newRestorableOf(t, narrow)
+	d, _ := testutil.NewDB(t, narrow)
+	if _, err := triggers.Install(t.Context(), d, triggers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	d.MustExec(`INSERT INTO note VALUES ('d', 'from d')`)
+	sync(t, d, h.db)
+	copyPath := h.backup()
+	h.db.MustExec(`INSERT INTO note VALUES ('lost', 'after the copy')`)
+	sync(t, d, h.db)
+	h.restore(copyPath)
+	h.db.MustExec(`INSERT INTO note VALUES ('new', 'after the restore')`)
+	sync(t, d, h.db) // the hub heals and logs the fork; d applies it
+	sync(t, d, h.db)
+	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || !strings.Contains(a, "lost") || !strings.Contains(a, "new") {
+		t.Fatalf("device and hub after the heal:\n%s\n---\n%s", a, b)
 	}
 }
