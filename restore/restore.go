@@ -237,6 +237,10 @@ func Heal(ctx context.Context, tx *sqlx.Tx, records []Record, log *slog.Logger) 
 			ORDER BY origin_seq DESC LIMIT 1`, []any{r.Old}},
 		// Peers read the new id's log from its start.
 		{"reset acknowledgements", `UPDATE _trigsync_peers SET acked_seq = 0`, nil},
+		// And this node reads theirs from the start: before the restore was
+		// found, a peer's push may have carried the old id's lost changes,
+		// which this node took for its own and moved its cursor past.
+		{"read the peers' logs again", `UPDATE _trigsync_peers SET pulled_seq = 0, pulled_hlc = NULL`, nil},
 	}
 	for _, s := range steps {
 		if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {

@@ -254,3 +254,28 @@ func TestForkReachesANarrowLog(t *testing.T) {
 		t.Fatalf("device and hub after the heal:\n%s\n---\n%s", a, b)
 	}
 }
+
+// TestHubRestoredDevicePushesFirst: as TestHubRestoredOverHTTP, but the
+// device has a change of its own to send when it first syncs with the
+// restored hub, so its push (before the pull that finds the hub
+// restored) moves the hub's cursor into its log past the hub's lost
+// changes, which the unhealed hub took for its own. Once healed, the hub
+// must still get them back.
+func TestHubRestoredDevicePushesFirst(t *testing.T) {
+	h, d := newRestorable(t), node(t)
+	insertItems(d, "d", 2)
+	syncHTTP(t, d, serveHTTP(t, h.db))
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 2)
+	syncHTTP(t, d, serveHTTP(t, h.db))
+	h.restore(copyPath)
+	insertItems(h.db, "new", 3)
+	insertItems(d, "d-after", 1)
+	hub := serveHTTP(t, h.db)
+	for range 3 {
+		syncHTTP(t, d, hub)
+	}
+	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, h.db) != 8 {
+		t.Fatalf("after the heal: device %d rows, hub %d rows:\n%s\n---\n%s", itemCount(t, d), itemCount(t, h.db), a, b)
+	}
+}
