@@ -112,6 +112,18 @@ func (s *Server) heal(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
+	// Two peers that found this node restored at once both ask it to
+	// heal: the later finds it healed already, under its new id, which
+	// owes nothing to what the peer knew of the old one.
+	id, err := changelog.NodeID(ctx, tx)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	if req.Node != "" && req.Node != id {
+		s.reply(w, r, map[string]any{"node": id, "healed_already": true})
+		return
+	}
 	if err := restore.Check(ctx, tx, req.Peer, req.Knows); !errors.Is(err, restore.ErrRestored) {
 		if err == nil {
 			err = errors.New("heal: this node holds what the peer knows of it: nothing to heal")

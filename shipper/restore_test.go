@@ -2,10 +2,12 @@ package shipper_test
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
@@ -277,5 +279,64 @@ func TestHubRestoredDevicePushesFirst(t *testing.T) {
 	}
 	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, h.db) != 8 {
 		t.Fatalf("after the heal: device %d rows, hub %d rows:\n%s\n---\n%s", itemCount(t, d), itemCount(t, h.db), a, b)
+	}
+}
+
+// TestHubRestoredTwoDevicesHealAtOnce: two devices find the restored hub
+// at once (both pulls answered 409); the other's heal request arrives
+// first, so this device's finds the hub healed already ("nothing to
+// heal"). The hub has a new id: the sync goes on with it instead of
+// failing.
+func TestHubRestoredTwoDevicesHealAtOnce(t *testing.T) {
+	h, d1, d2 := newRestorable(t), node(t), node(t)
+	insertItems(d1, "d1", 2)
+	syncHTTP(t, d1, serveHTTP(t, h.db))
+	syncHTTP(t, d2, serveHTTP(t, h.db))
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 2)
+	syncHTTP(t, d1, serveHTTP(t, h.db))
+	syncHTTP(t, d2, serveHTTP(t, h.db))
+	h.restore(copyPath)
+	insertItems(h.db, "new", 3)
+
+	srv, err := server.New(t.Context(), server.Config{DB: h.db, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := httptest.NewServer(srv.Handler())
+	t.Cleanup(plain.Close)
+	var first atomic.Bool
+	var otherErr error
+	racing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/restore" && !first.Swap(true) {
+			// d2 found the hub restored too, and its heal gets there first.
+			other, err := shipper.NewRemote(plain.URL, shipper.RemoteConfig{Token: "tok"})
+			if err == nil {
+				_, err = shipper.SyncRemote(t.Context(), d2, other, applier.Options{})
+			}
+			otherErr = err
+		}
+		srv.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(racing.Close)
+	hub, err := shipper.NewRemote(racing.URL, shipper.RemoteConfig{Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncHTTP(t, d1, hub)
+	if !first.Load() || otherErr != nil {
+		t.Fatalf("d2's heal did not run first: %v", otherErr)
+	}
+	for _, d := range []*sqlx.DB{d1, d2, d1} {
+		syncHTTP(t, d, hub)
+	}
+	var forks int
+	if err := h.db.Get(&forks, `SELECT count(*) FROM _trigsync_forks`); err != nil || forks != 1 {
+		t.Fatalf("the hub healed %d times (%v), want once", forks, err)
+	}
+	for i, d := range []*sqlx.DB{d1, d2} {
+		if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, h.db) != 7 {
+			t.Fatalf("device %d and the hub after the heal:\n%s\n---\n%s", i+1, a, b)
+		}
 	}
 }
