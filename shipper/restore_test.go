@@ -284,10 +284,24 @@ func TestHubRestoredDevicePushesFirst(t *testing.T) {
 
 // TestHubRestoredTwoDevicesHealAtOnce: two devices find the restored hub
 // at once (both pulls answered 409); the other's heal request arrives
-// first, so this device's finds the hub healed already ("nothing to
-// heal"). The hub has a new id: the sync goes on with it instead of
-// failing.
+// first, so this device's finds the hub healed already. The hub has a
+// new id: the sync goes on with it instead of failing ("nothing to
+// heal") or healing the hub a second time.
 func TestHubRestoredTwoDevicesHealAtOnce(t *testing.T) {
+	testOtherHealsFirst(t, func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Path == "/v1/restore" })
+}
+
+// TestHubRestoredHealedBeforeRead: the other device heals the hub between
+// this device's first look at it (its node id, the old one) and the
+// pull's first read, which the healed hub answers 409 as its new self.
+func TestHubRestoredHealedBeforeRead(t *testing.T) {
+	testOtherHealsFirst(t, func(r *http.Request) bool { return r.URL.Path == "/v1/changes" && r.URL.Query().Has("after_hlc") })
+}
+
+// testOtherHealsFirst restores the hub of devices d1 and d2, then syncs
+// d1 with it; the first request of d1's that first matches runs d2's
+// whole sync (which heals the hub) before the hub answers it.
+func testOtherHealsFirst(t *testing.T, first func(*http.Request) bool) {
 	h, d1, d2 := newRestorable(t), node(t), node(t)
 	insertItems(d1, "d1", 2)
 	syncHTTP(t, d1, serveHTTP(t, h.db))
@@ -305,11 +319,10 @@ func TestHubRestoredTwoDevicesHealAtOnce(t *testing.T) {
 	}
 	plain := httptest.NewServer(srv.Handler())
 	t.Cleanup(plain.Close)
-	var first atomic.Bool
+	var done atomic.Bool
 	var otherErr error
 	racing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/v1/restore" && !first.Swap(true) {
-			// d2 found the hub restored too, and its heal gets there first.
+		if first(r) && !done.Swap(true) {
 			other, err := shipper.NewRemote(plain.URL, shipper.RemoteConfig{Token: "tok"})
 			if err == nil {
 				_, err = shipper.SyncRemote(t.Context(), d2, other, applier.Options{})
@@ -324,8 +337,8 @@ func TestHubRestoredTwoDevicesHealAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	syncHTTP(t, d1, hub)
-	if !first.Load() || otherErr != nil {
-		t.Fatalf("d2's heal did not run first: %v", otherErr)
+	if !done.Load() || otherErr != nil {
+		t.Fatalf("d2's sync did not run first: %v", otherErr)
 	}
 	for _, d := range []*sqlx.DB{d1, d2, d1} {
 		syncHTTP(t, d, hub)
