@@ -219,8 +219,17 @@ func Heal(ctx context.Context, tx *sqlx.Tx, records []Record, log *slog.Logger) 
 		}
 		r.Fork = o.Seq + 1
 	}
+	// Lost: the peer's records this node does not hold alike before the
+	// fork, from it on, and below it where a peer's change now fills the
+	// seq one of the lost copy's own changes had.
+	kept := make(map[int64]hlc.Timestamp, len(own))
+	for _, o := range own {
+		if o.Seq < r.Fork {
+			kept[o.Seq] = o.HLC
+		}
+	}
 	for _, rec := range records {
-		if rec.Seq >= r.Fork {
+		if s, ok := kept[rec.Seq]; !ok || s != rec.HLC {
 			r.Lost++
 		}
 	}

@@ -2,6 +2,7 @@ package shipper_test
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -351,5 +352,34 @@ func testOtherHealsFirst(t *testing.T, first func(*http.Request) bool) {
 		if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, h.db) != 7 {
 			t.Fatalf("device %d and the hub after the heal:\n%s\n---\n%s", i+1, a, b)
 		}
+	}
+}
+
+// TestHealCountsLostBelowTheFork: a peer's change fills, in the restored
+// hub's log, a seq where the lost copy had one of its own changes; the
+// heal's count of lost changes that return includes it, though its seq
+// is below the fork (the first of the restored copy's own changes).
+func TestHealCountsLostBelowTheFork(t *testing.T) {
+	h, d1, d2 := newRestorable(t), node(t), node(t)
+	insertItems(d1, "d1", 1)
+	sync(t, d1, h.db)
+	sync(t, d2, h.db)
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 2)
+	sync(t, d1, h.db)
+	h.restore(copyPath)
+	insertItems(d2, "d2", 2) // d2 knows nothing past the copy: no heal yet
+	sync(t, d2, h.db)
+	insertItems(h.db, "new", 1)
+	var logged strings.Builder
+	if _, err := shipper.Sync(t.Context(), d1, h.db, applier.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logged.String(), "reissued=1 lost_returning=2 ") {
+		t.Fatalf("the heal's figures, want 1 re-issued and 2 lost returning:\n%s", logged.String())
+	}
+	sync(t, d2, h.db)
+	if a, b := testutil.Dump(t, d1), testutil.Dump(t, h.db); a != b || itemCount(t, h.db) != 6 {
+		t.Fatalf("device and hub after the heal:\n%s\n---\n%s", a, b)
 	}
 }
