@@ -8,7 +8,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/trigsync/trigsync/hlc"
 )
@@ -437,5 +440,178 @@ func TestRestoreDevice(t *testing.T) {
 	}
 	if voids := checkEachChangeOnceAfterForks(t, hub, d1, d2); len(voids) != 0 {
 		t.Fatalf("void rows in the logs: %v", voids)
+	}
+}
+
+// deviceLoop is a device that writes a row and syncs with the hub, over
+// and over, as an application beside a cron job does, until stopped or
+// bounded (rows and time). Holding mu pauses its syncs (not its writes).
+type deviceLoop struct {
+	db, url string
+	mu      sync.Mutex
+	rows    []string // ids it inserted
+	okSyncs atomic.Int64
+	failed  []string // syncs that did not exit 0, with why
+	err     error    // a write that failed
+}
+
+func (d *deviceLoop) run(stop <-chan struct{}, maxRows int, deadline time.Time) {
+	name := strings.TrimSuffix(filepath.Base(d.db), ".db")
+	for i := 1; i <= maxRows && time.Now().Before(deadline); i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		id := fmt.Sprintf("%s-w%02d", name, i)
+		if err := shellErr(d.db, fmt.Sprintf(`INSERT INTO note VALUES ('%s', 'written while the hub is restored', %d)`, id, i)); err != nil {
+			d.err = err
+			return
+		}
+		d.rows = append(d.rows, id)
+		d.mu.Lock()
+		r, err := runQuiet(withRestoreToken, binary, "sync", d.db, "--peer", d.url)
+		d.mu.Unlock()
+		switch {
+		case err != nil:
+			d.err = err
+			return
+		case r.code == 0:
+			d.okSyncs.Add(1)
+		default:
+			d.failed = append(d.failed, fmt.Sprintf("row %d: exit %d: %s", i, r.code, strings.TrimSpace(r.stderr)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRestoreWhileBothWrite: devices D1 and D2 write and sync in a loop
+// while the hub is copied (the backup API, serve running), writes two
+// rows that they sync, is killed (SIGKILL), gets a row no one syncs,
+// is restored from the copy and restarted, and writes three rows (Python's
+// sqlite3). D3 synced last before the copy and wrote since; it syncs
+// first after the restore: what it knows of the hub is inside the copy,
+// so it finds nothing wrong and pulls the restored copy's new rows under
+// the hub's old id. Then D1 and D2, whose cursors are beyond the copy,
+// resume: the first sync finds the hub restored and it heals; the fork
+// reaches D3, which keeps the rows it pulled before as void and takes
+// them again as the new id's. Every row written anywhere ends on every
+// node except the one only the lost copy held.
+func TestRestoreWhileBothWrite(t *testing.T) {
+	nodes := newReplicas(t, noteTable, "hub", "d1", "d2", "d3")
+	hub, d3 := nodes[0], nodes[3]
+	for _, d := range nodes[1:] {
+		shell(t, d, `PRAGMA journal_mode=WAL`)
+	}
+	serve := newServeProcess(t, hub, restoreToken, freeAddr(t))
+	url := serve.url()
+	want := []string{}
+	for _, d := range nodes[1:] {
+		id := strings.TrimSuffix(filepath.Base(d), ".db") + "-first"
+		shell(t, d, `INSERT INTO note VALUES ('`+id+`', 'before the copy', 0)`)
+		want = append(want, id)
+		syncHub(t, d, url)
+	}
+	syncHub(t, nodes[1], url)
+	syncHub(t, nodes[2], url)
+
+	loops := []*deviceLoop{{db: nodes[1], url: url}, {db: nodes[2], url: url}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(90 * time.Second)
+	for _, l := range loops {
+		wg.Go(func() { l.run(stop, 60, deadline) })
+	}
+	stopLoops := func() {
+		close(stop)
+		wg.Wait()
+	}
+	waitSyncs := func(what string, n int64) {
+		t.Helper()
+		waitFor(t, what, func() bool {
+			for _, l := range loops {
+				if l.okSyncs.Load() < n {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	waitSyncs("three syncs of each device", 3)
+
+	copyPath := backupTo(t, hub, t.TempDir())
+	shell(t, hub, `INSERT INTO note VALUES ('h-lost-1', 'after the copy', 1); INSERT INTO note VALUES ('h-lost-2', 'after the copy', 2);`)
+	want = append(want, "h-lost-1", "h-lost-2")
+	waitFor(t, "the hub's two rows on both looping devices", func() bool {
+		return noteIDs(t, nodes[1])["h-lost-2"] && noteIDs(t, nodes[2])["h-lost-2"]
+	})
+	shell(t, d3, `INSERT INTO note VALUES ('d3-after-copy', 'not synced before the restore', 1)`)
+	want = append(want, "d3-after-copy")
+	old := nodeIDOf(t, hub)
+
+	for _, l := range loops {
+		l.mu.Lock() // no sync while the hub is put back; writes go on
+	}
+	serve.kill()
+	shell(t, hub, `INSERT INTO note VALUES ('h-unshipped', 'only the lost copy holds it', 0)`)
+	restoreFrom(t, copyPath, hub)
+	serve.restart()
+	pythonWrite(t, hub, `INSERT INTO note VALUES ('h-new-1', 'after the restore', 1)`,
+		`INSERT INTO note VALUES ('h-new-2', 'after the restore', 2)`, `INSERT INTO note VALUES ('h-new-3', 'after the restore', 3)`)
+	want = append(want, "h-new-1", "h-new-2", "h-new-3")
+	syncHub(t, d3, url) // first after the restore, from inside the copy
+	if hs := heals(serve.log.String()); len(hs) != 0 {
+		t.Fatalf("d3 knows nothing beyond the copy, yet the hub healed: %+v", hs)
+	}
+	if !noteIDs(t, d3)["h-new-3"] {
+		t.Fatalf("d3 did not get the restored hub's new rows:\n%s", noteDump(t, d3))
+	}
+	before := make([]int64, len(loops))
+	for i, l := range loops {
+		before[i] = l.okSyncs.Load()
+		l.mu.Unlock()
+	}
+	waitFor(t, "three more syncs of each device after the restore", func() bool {
+		for i, l := range loops {
+			if l.okSyncs.Load() < before[i]+3 {
+				return false
+			}
+		}
+		return true
+	})
+	stopLoops()
+	for _, l := range loops {
+		if l.err != nil {
+			t.Fatalf("%s: %v", filepath.Base(l.db), l.err)
+		}
+		if len(l.failed) > 0 {
+			t.Errorf("%s: %d of its syncs did not exit 0: %s", filepath.Base(l.db), len(l.failed), strings.Join(l.failed, "\n"))
+		}
+		t.Logf("%s wrote %d rows, %d syncs exited 0", filepath.Base(l.db), len(l.rows), l.okSyncs.Load())
+		want = append(want, l.rows...)
+	}
+	for range 2 {
+		for _, d := range []string{d3, nodes[1], nodes[2]} {
+			syncHub(t, d, url)
+		}
+	}
+
+	healed := nodeIDOf(t, hub)
+	if healed == old {
+		t.Fatalf("the restored hub kept its node id %s", old)
+	}
+	hs := heals(serve.log.String())
+	if len(hs) != 1 {
+		t.Fatalf("the hub's serve log reports %d heals, want 1:\n%s", len(hs), serve.log)
+	}
+	// The hub wrote nothing of its own before the copy; its three new
+	// rows are re-issued, its two lost ones come back.
+	if h := hs[0]; h.old != old || h.new != healed || h.kept != 0 || h.reissued != 3 || h.lostRet != 2 || h.fork < 1 {
+		t.Fatalf("the heal's figures: %+v", h)
+	}
+	checkHealed(t, hub, url, nodes[1:], want, []string{"h-unshipped"})
+	voids := checkEachChangeOnceAfterForks(t, nodes...)
+	if len(voids) != 1 || voids["d3.db"] != 3 {
+		t.Fatalf("void rows %v: want d3's three rows pulled from the restored copy before the heal, and none elsewhere", voids)
 	}
 }
