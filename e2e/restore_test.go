@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -613,5 +615,167 @@ func TestRestoreWhileBothWrite(t *testing.T) {
 	voids := checkEachChangeOnceAfterForks(t, nodes...)
 	if len(voids) != 1 || voids["d3.db"] != 3 {
 		t.Fatalf("void rows %v: want d3's three rows pulled from the restored copy before the heal, and none elsewhere", voids)
+	}
+}
+
+// litestream is a `litestream replicate` process for one database, with
+// a file:// replica, started and stopped by the test.
+type litestream struct {
+	t      *testing.T
+	bin    string
+	config string
+	log    *syncBuffer
+	cmd    *exec.Cmd
+	done   chan struct{}
+}
+
+// startLitestream replicates db to a file:// replica in dir, syncing
+// often so that the test need not wait long for a position.
+func startLitestream(t *testing.T, bin, db, dir string) *litestream {
+	t.Helper()
+	config := filepath.Join(dir, "litestream.yml")
+	yml := fmt.Sprintf("dbs:\n  - path: %s\n    monitor-interval: 100ms\n    replica:\n      url: file://%s\n      sync-interval: 100ms\n",
+		db, filepath.Join(dir, "replica"))
+	if err := os.WriteFile(config, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := &litestream{t: t, bin: bin, config: config, log: &syncBuffer{}}
+	l.cmd = exec.Command(bin, "replicate", "-config", config)
+	l.cmd.Stdout, l.cmd.Stderr = l.log, l.log
+	if err := l.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.done = make(chan struct{})
+	go func() { l.cmd.Wait(); close(l.done) }()
+	t.Cleanup(func() {
+		l.stop()
+		if t.Failed() {
+			t.Logf("litestream logged:\n%s", l.log)
+		}
+	})
+	return l
+}
+
+// stop ends replication (SIGTERM, SIGKILL after 10 s).
+func (l *litestream) stop() {
+	select {
+	case <-l.done:
+		return
+	default:
+	}
+	l.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-l.done:
+	case <-time.After(10 * time.Second):
+		l.cmd.Process.Signal(syscall.SIGKILL)
+		<-l.done
+	}
+}
+
+// restore runs `litestream restore` of db into out with the extra flags.
+func (l *litestream) restore(db, out string, flags ...string) {
+	l.t.Helper()
+	args := append([]string{"restore", "-config", l.config, "-o", out}, flags...)
+	r := run(l.t, nil, l.bin, append(args, db)...)
+	if r.code != 0 {
+		l.t.Fatalf("litestream %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+}
+
+// waitReplicated waits until a restore of the latest position holds the
+// note row id: the replica has everything written before it.
+func (l *litestream) waitReplicated(db, id string) {
+	l.t.Helper()
+	probe := filepath.Join(l.t.TempDir(), "probe.db")
+	waitFor(l.t, "litestream to replicate "+id, func() bool {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(probe + suffix)
+		}
+		r, err := runQuiet(nil, l.bin, "restore", "-config", l.config, "-o", probe, db)
+		if err != nil || r.code != 0 {
+			return false
+		}
+		out, err := exec.Command("sqlite3", probe, "SELECT count(*) FROM note WHERE id = '"+id+"'").Output()
+		return err == nil && strings.TrimSpace(string(out)) == "1"
+	})
+}
+
+// TestRestoreHubFromLitestream: the hub's database is replicated by a real
+// `litestream replicate` to a file:// replica. The hub writes a row the
+// devices sync; that point in time is noted. After it the hub writes a
+// row the devices sync (lost with the restore) and one no one syncs; it
+// is killed, `litestream restore -timestamp` puts the file back as it
+// was at the noted time, serve starts on it, and the hub writes two
+// rows. The devices sync: the hub heals, its lost row comes back, the
+// one no one synced is gone, everything converges.
+func TestRestoreHubFromLitestream(t *testing.T) {
+	bin := need(t, "litestream")
+	nodes := newReplicas(t, noteTable, "hub", "d1", "d2")
+	hub, d1, d2 := nodes[0], nodes[1], nodes[2]
+	devices := []string{d1, d2}
+	ls := startLitestream(t, bin, hub, t.TempDir())
+	serve := newServeProcess(t, hub, restoreToken, freeAddr(t))
+	url := serve.url()
+
+	insertRows(t, d1, "d1", 3)
+	insertRows(t, d2, "d2", 2)
+	for _, d := range []string{d1, d2, d1} {
+		syncHub(t, d, url)
+	}
+	shell(t, hub, `INSERT INTO note VALUES ('h-kept', 'before the point in time', 1)`)
+	for _, d := range devices {
+		syncHub(t, d, url)
+	}
+	ls.waitReplicated(hub, "h-kept")
+	time.Sleep(1100 * time.Millisecond) // the point in time, in whole seconds, after every write so far
+	pointInTime := time.Now().UTC().Truncate(time.Second)
+	time.Sleep(1100 * time.Millisecond)
+
+	shell(t, hub, `INSERT INTO note VALUES ('h-lost', 'after the point in time, synced', 2)`)
+	for _, d := range devices {
+		syncHub(t, d, url)
+	}
+	shell(t, hub, `INSERT INTO note VALUES ('h-unshipped', 'after the point in time, never synced', 3)`)
+	ls.waitReplicated(hub, "h-unshipped") // the replica's latest position holds both: the restore goes back in time
+	old := nodeIDOf(t, hub)
+
+	serve.kill()
+	ls.stop()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(hub + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	ls.restore(hub, hub, "-timestamp", pointInTime.Format(time.RFC3339))
+	checkIntegrity(t, hub)
+	if ids := noteIDs(t, hub); !ids["h-kept"] || ids["h-lost"] || ids["h-unshipped"] {
+		t.Fatalf("litestream restored to %s a file that does not hold the hub as it was then:\n%s", pointInTime.Format(time.RFC3339), noteDump(t, hub))
+	}
+	shell(t, hub, `PRAGMA journal_mode=WAL`)
+	serve.restart()
+	pythonWrite(t, hub, `INSERT INTO note VALUES ('h-new-1', 'after the restore', 1)`, `INSERT INTO note VALUES ('h-new-2', 'after the restore', 2)`)
+	for range 3 {
+		for _, d := range devices {
+			syncHub(t, d, url)
+		}
+	}
+
+	healed := nodeIDOf(t, hub)
+	if healed == old {
+		t.Fatalf("the restored hub kept its node id %s", old)
+	}
+	hs := heals(serve.log.String())
+	if len(hs) != 1 {
+		t.Fatalf("the hub's serve log reports %d heals, want 1:\n%s", len(hs), serve.log)
+	}
+	// h-kept is the hub's one change the restored file holds; the two new
+	// rows are re-issued; h-lost comes back.
+	if h := hs[0]; h.old != old || h.new != healed || h.kept != 1 || h.reissued != 2 || h.lostRet != 1 {
+		t.Fatalf("the heal's figures: %+v", h)
+	}
+	checkHealed(t, hub, url, devices, []string{"d1-1", "d1-2", "d1-3", "d2-1", "d2-2", "h-kept", "h-lost", "h-new-1", "h-new-2"},
+		[]string{"h-unshipped"})
+	if voids := checkEachChangeOnceAfterForks(t, hub, d1, d2); len(voids) != 0 {
+		t.Fatalf("void rows in the logs: %v", voids)
 	}
 }
