@@ -411,7 +411,9 @@ func (a *applier) applyFork(ctx context.Context, c changelog.Change, origin int6
 	}
 	res.Applied++
 	a.maxHLC = max(a.maxHLC, c.HLC)
-	if err := changelog.EnsureSlots(ctx, a.tx, 4); err != nil { // a fork fills v0 … v3
+	// The fork's record takes four value slots; a log of narrower tables
+	// has fewer (the restored node widened its own when it logged it).
+	if err := changelog.EnsureSlots(ctx, a.tx, 4); err != nil {
 		return err
 	}
 	return a.log.AppendFork(ctx, c, origin)

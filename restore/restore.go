@@ -223,14 +223,22 @@ func Heal(ctx context.Context, tx *sqlx.Tx, records []Record, log *slog.Logger) 
 		}
 		r.Fork = o.Seq + 1
 	}
-	for _, rec := range records {
-		if rec.Seq < r.Fork {
-			continue
+	// Lost: the peer's records this node does not hold alike before the
+	// fork, from it on, and below it where a peer's change now fills the
+	// seq one of the lost copy's own changes had.
+	kept := make(map[int64]hlc.Timestamp, len(own))
+	for _, o := range own {
+		if o.Seq < r.Fork {
+			kept[o.Seq] = o.HLC
 		}
-		r.Lost++
+	}
+	for _, rec := range records {
+		if s, ok := kept[rec.Seq]; !ok || s != rec.HLC {
+			r.Lost++
+		}
 		// A fork tells the copy's changes from the lost ones by their
 		// stamps: the copy's must be the later ones.
-		if forkHLC != 0 && rec.HLC >= forkHLC {
+		if rec.Seq >= r.Fork && forkHLC != 0 && rec.HLC >= forkHLC {
 			return r, fmt.Errorf("%w: the lost change %d of node %s is stamped %s, not before the restored copy's first change %d (%s): its clock ran behind; "+
 				"nothing was changed: make this node anew with trigsync clone (its changes since the restore are lost with it)",
 				ErrClockBehind, rec.Seq, r.Old, rec.HLC, r.Fork, forkHLC)
@@ -249,6 +257,10 @@ func Heal(ctx context.Context, tx *sqlx.Tx, records []Record, log *slog.Logger) 
 			ORDER BY origin_seq DESC LIMIT 1`, []any{r.Old}},
 		// Peers read the new id's log from its start.
 		{"reset acknowledgements", `UPDATE _trigsync_peers SET acked_seq = 0`, nil},
+		// And this node reads theirs from the start: before the restore was
+		// found, a peer's push may have carried the old id's lost changes,
+		// which this node took for its own and moved its cursor past.
+		{"read the peers' logs again", `UPDATE _trigsync_peers SET pulled_seq = 0, pulled_hlc = NULL`, nil},
 	}
 	for _, s := range steps {
 		if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {

@@ -45,9 +45,9 @@ func (s *Server) failRestored(w http.ResponseWriter, r *http.Request, err error)
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	through, err := restore.Through(r.Context(), s.cfg.DB)
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
+	through, terr := restore.Through(r.Context(), s.cfg.DB)
+	if terr != nil {
+		s.fail(w, r, http.StatusInternalServerError, terr)
 		return
 	}
 	s.cfg.Logger.Warn("a peer knows more of this node's history than it holds: restored from an older copy?", "err", err)
@@ -110,6 +110,18 @@ func (s *Server) heal(w http.ResponseWriter, r *http.Request) {
 	defer tx.Rollback()
 	if err := applier.Integrate(ctx, tx); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	// Two peers that found this node restored at once both ask it to
+	// heal: the later finds it healed already, under its new id, which
+	// owes nothing to what the peer knew of the old one.
+	id, err := changelog.NodeID(ctx, tx)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	if req.Node != "" && req.Node != id {
+		s.reply(w, r, map[string]any{"node": id, "healed_already": true})
 		return
 	}
 	if err := restore.Check(ctx, tx, req.Peer, req.Knows); !errors.Is(err, restore.ErrRestored) {

@@ -357,8 +357,8 @@ func (r *Remote) records(ctx context.Context, node string, through int64) ([]res
 // heal sends the peer, which found itself restored, what this node (caller)
 // knows of it and holds of its own changes; the peer heals and takes a new
 // node id, which the next exchange asks for.
-func (r *Remote) heal(ctx context.Context, caller string, k restore.Knowledge, recs []restore.Record) error {
-	body, err := json.Marshal(HealRequest{Peer: caller, Knows: k, Records: recs})
+func (r *Remote) heal(ctx context.Context, caller, node string, k restore.Knowledge, recs []restore.Record) error {
+	body, err := json.Marshal(HealRequest{Peer: caller, Node: node, Knows: k, Records: recs})
 	if err != nil {
 		return err
 	}
@@ -374,9 +374,10 @@ func (r *Remote) heal(ctx context.Context, caller string, k restore.Knowledge, r
 
 // HealRequest is the body of POST /v1/restore.
 type HealRequest struct {
-	Peer    string            `json:"peer"`    // the caller
-	Knows   restore.Knowledge `json:"knows"`   // what the caller knows of the restored node
-	Records []restore.Record  `json:"records"` // the caller's records of the node's own changes
+	Peer    string            `json:"peer"`           // the caller
+	Node    string            `json:"node,omitempty"` // the id the caller found restored
+	Knows   restore.Knowledge `json:"knows"`          // what the caller knows of the restored node
+	Records []restore.Record  `json:"records"`        // the caller's records of the node's own changes
 }
 
 // gzipped makes a request body of b, gzip-compressed.

@@ -156,7 +156,7 @@ func healRemote(ctx context.Context, local *sqlx.DB, peer *Remote, e *RestoredEr
 	if err != nil {
 		return err
 	}
-	if err := peer.heal(ctx, localID, k, recs); err != nil {
+	if err := peer.heal(ctx, localID, e.Node, k, recs); err != nil {
 		return fmt.Errorf("heal peer %s, restored from an older copy: %w", peer.base, err)
 	}
 	return forgetRestored(ctx, local, e.Node)

@@ -2,16 +2,23 @@ package shipper_test
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/internal/testutil"
+	"github.com/trigsync/trigsync/server"
+	"github.com/trigsync/trigsync/shipper"
 	"github.com/trigsync/trigsync/triggers"
 )
 
@@ -25,7 +32,13 @@ type restorable struct {
 
 func newRestorable(t testing.TB) *restorable {
 	t.Helper()
-	db, path := testutil.NewDB(t, schemaSQL)
+	return newRestorableOf(t, schemaSQL)
+}
+
+// newRestorableOf is a restorable node of schema ddl.
+func newRestorableOf(t testing.TB, ddl string) *restorable {
+	t.Helper()
+	db, path := testutil.NewDB(t, ddl)
 	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +181,209 @@ func TestRestoreWhileBothWrite(t *testing.T) {
 	}
 }
 
+// serveHTTP serves db as a node does (server.New on an httptest server)
+// and returns a Remote of it; the server stops when the test ends.
+func serveHTTP(t *testing.T, db *sqlx.DB) *shipper.Remote {
+	t.Helper()
+	srv, err := server.New(t.Context(), server.Config{DB: db, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	remote, err := shipper.NewRemote(ts.URL, shipper.RemoteConfig{Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remote
+}
+
+func syncHTTP(t *testing.T, d *sqlx.DB, hub *shipper.Remote) shipper.Summary {
+	t.Helper()
+	s, err := shipper.SyncRemote(t.Context(), d, hub, applier.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestHubRestoredOverHTTP is TestHubRestored with the hub serving over
+// HTTP (restarted on the restored file): the device's pull finds the hub
+// restored, the hub answers 409 with what the device sends back to heal
+// it (GET /v1/changes, then POST /v1/restore).
+func TestHubRestoredOverHTTP(t *testing.T) {
+	h, d := newRestorable(t), node(t)
+	insertItems(d, "d", 2)
+	syncHTTP(t, d, serveHTTP(t, h.db))
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 2)
+	syncHTTP(t, d, serveHTTP(t, h.db))
+	old := h.id()
+	h.restore(copyPath)
+	insertItems(h.db, "new", 3)
+	hub := serveHTTP(t, h.db) // serve restarted on the restored file
+	for range 3 {
+		syncHTTP(t, d, hub)
+	}
+	if h.id() == old {
+		t.Fatal("the restored hub kept its node id")
+	}
+	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, d) != 7 {
+		t.Fatalf("after the heal: device %d rows, hub %d rows:\n%s\n---\n%s", itemCount(t, d), itemCount(t, h.db), a, b)
+	}
+}
+
+// TestForkReachesANarrowLog: the fork record takes four value slots (node,
+// seq, stamp, successor); a peer whose replicated tables have fewer
+// columns has fewer slots in its log, and must widen it to log the fork
+// it applies, as the restored node does when it logs it.
+func TestForkReachesANarrowLog(t *testing.T) {
+	const narrow = `CREATE TABLE note(id TEXT PRIMARY KEY, body TEXT)`
+	h := newRestorableOf(t, narrow)
+	d, _ := testutil.NewDB(t, narrow)
+	if _, err := triggers.Install(t.Context(), d, triggers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	d.MustExec(`INSERT INTO note VALUES ('d', 'from d')`)
+	sync(t, d, h.db)
+	copyPath := h.backup()
+	h.db.MustExec(`INSERT INTO note VALUES ('lost', 'after the copy')`)
+	sync(t, d, h.db)
+	h.restore(copyPath)
+	h.db.MustExec(`INSERT INTO note VALUES ('new', 'after the restore')`)
+	sync(t, d, h.db) // the hub heals and logs the fork; d applies it
+	sync(t, d, h.db)
+	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || !strings.Contains(a, "lost") || !strings.Contains(a, "new") {
+		t.Fatalf("device and hub after the heal:\n%s\n---\n%s", a, b)
+	}
+}
+
+// TestHubRestoredDevicePushesFirst: as TestHubRestoredOverHTTP, but the
+// device has a change of its own to send when it first syncs with the
+// restored hub, so its push (before the pull that finds the hub
+// restored) moves the hub's cursor into its log past the hub's lost
+// changes, which the unhealed hub took for its own. Once healed, the hub
+// must still get them back.
+func TestHubRestoredDevicePushesFirst(t *testing.T) {
+	h, d := newRestorable(t), node(t)
+	insertItems(d, "d", 2)
+	syncHTTP(t, d, serveHTTP(t, h.db))
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 2)
+	syncHTTP(t, d, serveHTTP(t, h.db))
+	h.restore(copyPath)
+	insertItems(h.db, "new", 3)
+	insertItems(d, "d-after", 1)
+	hub := serveHTTP(t, h.db)
+	for range 3 {
+		syncHTTP(t, d, hub)
+	}
+	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, h.db) != 8 {
+		t.Fatalf("after the heal: device %d rows, hub %d rows:\n%s\n---\n%s", itemCount(t, d), itemCount(t, h.db), a, b)
+	}
+}
+
+// TestHubRestoredTwoDevicesHealAtOnce: two devices find the restored hub
+// at once (both pulls answered 409); the other's heal request arrives
+// first, so this device's finds the hub healed already. The hub has a
+// new id: the sync goes on with it instead of failing ("nothing to
+// heal") or healing the hub a second time.
+func TestHubRestoredTwoDevicesHealAtOnce(t *testing.T) {
+	testOtherHealsFirst(t, func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Path == "/v1/restore" })
+}
+
+// TestHubRestoredHealedBeforeRead: the other device heals the hub between
+// this device's first look at it (its node id, the old one) and the
+// pull's first read, which the healed hub answers 409 as its new self.
+func TestHubRestoredHealedBeforeRead(t *testing.T) {
+	testOtherHealsFirst(t, func(r *http.Request) bool { return r.URL.Path == "/v1/changes" && r.URL.Query().Has("after_hlc") })
+}
+
+// testOtherHealsFirst restores the hub of devices d1 and d2, then syncs
+// d1 with it; the first request of d1's that first matches runs d2's
+// whole sync (which heals the hub) before the hub answers it.
+func testOtherHealsFirst(t *testing.T, first func(*http.Request) bool) {
+	h, d1, d2 := newRestorable(t), node(t), node(t)
+	insertItems(d1, "d1", 2)
+	syncHTTP(t, d1, serveHTTP(t, h.db))
+	syncHTTP(t, d2, serveHTTP(t, h.db))
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 2)
+	syncHTTP(t, d1, serveHTTP(t, h.db))
+	syncHTTP(t, d2, serveHTTP(t, h.db))
+	h.restore(copyPath)
+	insertItems(h.db, "new", 3)
+
+	srv, err := server.New(t.Context(), server.Config{DB: h.db, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := httptest.NewServer(srv.Handler())
+	t.Cleanup(plain.Close)
+	var done atomic.Bool
+	var otherErr error
+	racing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if first(r) && !done.Swap(true) {
+			other, err := shipper.NewRemote(plain.URL, shipper.RemoteConfig{Token: "tok"})
+			if err == nil {
+				_, err = shipper.SyncRemote(t.Context(), d2, other, applier.Options{})
+			}
+			otherErr = err
+		}
+		srv.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(racing.Close)
+	hub, err := shipper.NewRemote(racing.URL, shipper.RemoteConfig{Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncHTTP(t, d1, hub)
+	if !done.Load() || otherErr != nil {
+		t.Fatalf("d2's sync did not run first: %v", otherErr)
+	}
+	for _, d := range []*sqlx.DB{d1, d2, d1} {
+		syncHTTP(t, d, hub)
+	}
+	var forks int
+	if err := h.db.Get(&forks, `SELECT count(*) FROM _trigsync_forks`); err != nil || forks != 1 {
+		t.Fatalf("the hub healed %d times (%v), want once", forks, err)
+	}
+	for i, d := range []*sqlx.DB{d1, d2} {
+		if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || itemCount(t, h.db) != 7 {
+			t.Fatalf("device %d and the hub after the heal:\n%s\n---\n%s", i+1, a, b)
+		}
+	}
+}
+
+// TestHealCountsLostBelowTheFork: a peer's change fills, in the restored
+// hub's log, a seq where the lost copy had one of its own changes; the
+// heal's count of lost changes that return includes it, though its seq
+// is below the fork (the first of the restored copy's own changes).
+func TestHealCountsLostBelowTheFork(t *testing.T) {
+	h, d1, d2 := newRestorable(t), node(t), node(t)
+	insertItems(d1, "d1", 1)
+	sync(t, d1, h.db)
+	sync(t, d2, h.db)
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 2)
+	sync(t, d1, h.db)
+	h.restore(copyPath)
+	insertItems(d2, "d2", 2) // d2 knows nothing past the copy: no heal yet
+	sync(t, d2, h.db)
+	insertItems(h.db, "new", 1)
+	var logged strings.Builder
+	if _, err := shipper.Sync(t.Context(), d1, h.db, applier.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logged.String(), "reissued=1 lost_returning=2 ") {
+		t.Fatalf("the heal's figures, want 1 re-issued and 2 lost returning:\n%s", logged.String())
+	}
+	sync(t, d2, h.db)
+	if a, b := testutil.Dump(t, d1), testutil.Dump(t, h.db); a != b || itemCount(t, h.db) != 6 {
+		t.Fatalf("device and hub after the heal:\n%s\n---\n%s", a, b)
+	}
+}
+
 // TestNoRestoreFalseAlarm: ordinary life — writes on both sides, syncs
 // both ways, log GC pruning what both acknowledged, a copy given its own
 // id — never looks like a restore: no node changes its id.
@@ -199,29 +415,4 @@ func mustID(t *testing.T, db *sqlx.DB) string {
 		t.Fatal(err)
 	}
 	return id
-}
-
-// TestForkOnNarrowLog: a fork record fills four value slots; a peer whose
-// log was made for a narrower table gets them when the fork arrives.
-func TestForkOnNarrowLog(t *testing.T) {
-	narrow := func() (*sqlx.DB, string) {
-		db, path := testutil.NewDB(t, `CREATE TABLE kv(k TEXT PRIMARY KEY, v)`)
-		if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		return db, path
-	}
-	d, _ := narrow()
-	hdb, hpath := narrow()
-	h := &restorable{t: t, path: hpath, db: hdb}
-	copyPath := h.backup()
-	h.db.MustExec(`INSERT INTO kv VALUES ('lost', 1)`)
-	sync(t, d, h.db)
-	h.restore(copyPath)
-	h.db.MustExec(`INSERT INTO kv VALUES ('new', 2)`)
-	sync(t, d, h.db)
-	sync(t, d, h.db)
-	if a, b := testutil.Dump(t, d), testutil.Dump(t, h.db); a != b || !strings.Contains(a, "'lost'") || !strings.Contains(a, "'new'") {
-		t.Fatalf("after the heal:\n%s\n---\n%s", a, b)
-	}
 }

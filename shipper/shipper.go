@@ -272,7 +272,15 @@ func Pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 	if !errors.As(err, &restored) {
 		return res, err
 	}
-	if err := healRemote(ctx, dst, src.(*Remote), restored); err != nil {
+	remote := src.(*Remote)
+	if believed := remote.node; believed != "" && believed != restored.Node {
+		// Another peer's heal made it a new node between this pull's
+		// first look and its read: what dst knew was of the old id.
+		remote.node = ""
+		if err := forgetRestored(ctx, dst, believed); err != nil {
+			return res, err
+		}
+	} else if err := healRemote(ctx, dst, remote, restored); err != nil {
 		return res, err
 	}
 	more, err := pull(ctx, dst, src, limit, opts)
