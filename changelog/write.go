@@ -33,16 +33,16 @@ func LoadNodeRefs(ctx context.Context, q sqlx.QueryerContext) (*NodeRefs, error)
 	return n, nil
 }
 
-// Ref returns id's reference, creating it if needed.
+// Ref returns id's reference, creating it if needed (another writer in
+// the transaction, a fork's MoveStamps say, may have added it since the
+// references were read).
 func (n *NodeRefs) Ref(ctx context.Context, tx *sqlx.Tx, id string) (int64, error) {
 	if ref, ok := n.byID[id]; ok {
 		return ref, nil
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO _trigsync_nodes(node_id) VALUES (?)`, id)
-	if err != nil {
-		return 0, fmt.Errorf("add node %s: %w", id, err)
-	}
-	ref, err := res.LastInsertId()
+	var ref int64
+	err := tx.GetContext(ctx, &ref, `INSERT INTO _trigsync_nodes(node_id) VALUES (?)
+		ON CONFLICT (node_id) DO UPDATE SET node_id = excluded.node_id RETURNING ref`, id)
 	if err != nil {
 		return 0, fmt.Errorf("add node %s: %w", id, err)
 	}

@@ -416,3 +416,21 @@ func mustID(t *testing.T, db *sqlx.DB) string {
 	}
 	return id
 }
+
+// TestForkReachesANodeThatNeverSawTheOldID: a fork travels to a node that
+// never exchanged with the restored node's old id (it learns both ids from
+// the fork itself).
+func TestForkReachesANodeThatNeverSawTheOldID(t *testing.T) {
+	h, d, far := newRestorable(t), node(t), node(t)
+	copyPath := h.backup()
+	insertItems(h.db, "lost", 1)
+	sync(t, d, h.db)
+	h.restore(copyPath)
+	insertItems(h.db, "new", 1)
+	sync(t, d, h.db) // the heal; d logs the fork
+	sync(t, far, d)  // far meets neither id but through d's log
+	sync(t, far, d)
+	if a, b := testutil.Dump(t, far), testutil.Dump(t, d); a != b || itemCount(t, far) != 2 {
+		t.Fatalf("far:\n%s\n---\nd:\n%s", a, b)
+	}
+}
