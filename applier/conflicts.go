@@ -389,7 +389,9 @@ func (a *applier) chain(ctx context.Context, c changelog.Change, release bool) (
 		if err := json.Unmarshal([]byte(r.Change), &x); err != nil {
 			return nil, fmt.Errorf("conflict %d: %w", r.ID, err)
 		}
-		if x.Op == changelog.Schema {
+		// A counter's deltas add to a value the fold cannot know: the
+		// chain ends before them, and they wait for the one-by-one path.
+		if x.Op == changelog.Schema || x.Op == changelog.Add {
 			break
 		}
 		x, lost, gone, problem, err := a.translate(x)

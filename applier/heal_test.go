@@ -1,6 +1,7 @@
 package applier_test
 
 import (
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/trigsync/trigsync/internal/testutil"
 	"github.com/trigsync/trigsync/lww"
 	"github.com/trigsync/trigsync/shipper"
+	"github.com/trigsync/trigsync/triggers"
 )
 
 const usersDDL = `CREATE TABLE users(id TEXT PRIMARY KEY, email TEXT UNIQUE, name TEXT, age INTEGER)`
@@ -434,4 +436,35 @@ func TestHealRandomHistories(t *testing.T) {
 		t.Fatalf("only %d conflicts healed in 30 histories", healed)
 	}
 	t.Logf("%d conflicts healed", healed)
+}
+
+// TestHealKeepsCounterDeltas: a counter's deltas held behind a refused
+// insert are never folded away: the fold stops before them, and they stay
+// held, their values intact, until the row applies.
+func TestHealKeepsCounterDeltas(t *testing.T) {
+	counted := func() *sqlx.DB {
+		db, _ := testutil.NewDB(t, usersDDL)
+		if _, err := triggers.Install(t.Context(), db, triggers.Options{Counters: map[string][]string{"users": {"age"}}}); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	a, b := counted(), counted()
+	a.MustExec(`INSERT INTO users VALUES ('u1', 'x@example.org', 'Alice', 30)`)
+	b.MustExec(`INSERT INTO users VALUES ('u2', 'x@example.org', 'Bob', 40)`)
+	b.MustExec(`UPDATE users SET age = age + 2 WHERE id = 'u2'`)
+	b.MustExec(`UPDATE users SET email = 'bob@example.org' WHERE id = 'u2'`)
+	syncBoth(t, a, b)
+	syncBoth(t, a, b)
+	var age sql.NullInt64
+	a.Get(&age, `SELECT age FROM users WHERE id = 'u2'`)
+	if age.Valid && age.Int64 != 42 {
+		t.Fatalf("u2 on a has age %d: a delta was folded away or applied twice (want 42, or the row still held)", age.Int64)
+	}
+	var held int
+	a.Get(&held, `SELECT count(*) FROM _trigsync_conflicts WHERE resolved IS NULL AND json_extract(change, '$.op') = 'A'
+		AND json_extract(change, '$.set.age') = 'i:2'`)
+	if !age.Valid && held != 1 {
+		t.Fatalf("u2 is not on a, and its delta is not held:\n%s", openConflicts(t, a))
+	}
 }

@@ -90,6 +90,7 @@ func checkIntegrity(t *testing.T, db string) {
 // a change on every node: its origin and its seq there.
 type logRow struct {
 	Seq       int64                      `json:"seq"`
+	HLC       string                     `json:"hlc"`
 	Table     string                     `json:"table"`
 	Op        string                     `json:"op"`
 	Origin    string                     `json:"origin"`

@@ -205,37 +205,6 @@ func checkHealed(t *testing.T, hub, url string, devices []string, want, absent [
 	return dump
 }
 
-// stampedRow is a log row with its stamp.
-type stampedRow struct {
-	logRow
-	HLC string `json:"hlc"`
-}
-
-// readStampedLog decodes a node's whole changelog with the stamps.
-func readStampedLog(t *testing.T, db string) []stampedRow {
-	t.Helper()
-	var out []stampedRow
-	for since := int64(0); ; {
-		r := run(t, nil, binary, "changes", "--json", "--since", strconv.FormatInt(since, 10), "--limit", "1000000", db)
-		if r.code != 0 {
-			t.Fatalf("changes %s: exit %d: %s", filepath.Base(db), r.code, r.stderr)
-		}
-		n := len(out)
-		dec := json.NewDecoder(strings.NewReader(r.stdout))
-		for dec.More() {
-			var c stampedRow
-			if err := dec.Decode(&c); err != nil {
-				t.Fatalf("decode changes of %s: %v", filepath.Base(db), err)
-			}
-			out = append(out, c)
-		}
-		if len(out) == n {
-			return out
-		}
-		since = out[len(out)-1].Seq
-	}
-}
-
 // forkOf is the fork a heal recorded, read from a node that holds it.
 type forkOf struct {
 	node, successor string
@@ -271,7 +240,7 @@ func readForks(t *testing.T, db string) []forkOf {
 func checkEachChangeOnceAfterForks(t *testing.T, dbs ...string) map[string]int {
 	t.Helper()
 	forks := readForks(t, dbs[0])
-	void := func(c stampedRow) bool {
+	void := func(c logRow) bool {
 		for _, f := range forks {
 			var stamp hlc.Timestamp
 			if err := stamp.UnmarshalText([]byte(c.HLC)); err != nil {
@@ -288,7 +257,7 @@ func checkEachChangeOnceAfterForks(t *testing.T, dbs ...string) map[string]int {
 	for i, db := range dbs {
 		seen := map[changeID]bool{}
 		var dups []string
-		for _, c := range readStampedLog(t, db) {
+		for _, c := range readLog(t, db) {
 			if void(c) {
 				voids[filepath.Base(db)]++
 				continue
