@@ -293,12 +293,10 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		res.Held++
 		return a.setAside(ctx, "held", c, fmt.Sprintf("origin %.40q or incarnation node %.40q is not a node id", c.Origin, c.IncarnationNode))
 	}
-	if f, ok := a.forks[c.Origin]; ok && f.Void(c.OriginSeq, c.HLC) {
+	c, void := a.unfork(c)
+	if void {
 		res.Duplicates++ // made by a restored copy of its origin: its successor re-issued it
 		return nil
-	}
-	if f, ok := a.forks[c.IncarnationNode]; ok && c.Incarnation >= f.HLC {
-		c.IncarnationNode = f.Successor // the row began with a change the successor re-issued
 	}
 	origin, err := a.st.ref(ctx, c.Origin)
 	if err != nil {
@@ -365,6 +363,19 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 		return err
 	}
 	return a.appendLog(ctx, postponed{c, d, t, origin})
+}
+
+// unfork reads c by the forks known here (package restore): void when a
+// restored copy of its origin made it (its successor re-issued it), and
+// an incarnation that began with such a change is the successor's.
+func (a *applier) unfork(c changelog.Change) (changelog.Change, bool) {
+	if f, ok := a.forks[c.Origin]; ok && f.Void(c.OriginSeq, c.HLC) {
+		return c, true
+	}
+	if f, ok := a.forks[c.IncarnationNode]; ok && c.Incarnation >= f.HLC {
+		c.IncarnationNode = f.Successor
+	}
+	return c, false
 }
 
 // applyFork learns that a node was restored from an older copy and healed

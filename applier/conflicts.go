@@ -84,6 +84,14 @@ func (a *applier) retryOnce(ctx context.Context, kinds []string, ids []int64, re
 			}
 			continue
 		}
+		c, void := a.unfork(c) // a fork may have come since it was set aside
+		if void {
+			res.Duplicates++
+			if err := a.resolveConflict(ctx, r.ID, "void: made by a restored copy of its origin, whose successor re-issued it"); err != nil {
+				return err
+			}
+			continue
+		}
 		c, lost, gone, problem, err := a.translate(c)
 		if err != nil {
 			return err
@@ -393,6 +401,10 @@ func (a *applier) chain(ctx context.Context, c changelog.Change, release bool) (
 		// chain ends before them, and they wait for the one-by-one path.
 		if x.Op == changelog.Schema || x.Op == changelog.Add {
 			break
+		}
+		x, void := a.unfork(x)
+		if void {
+			break // the one-by-one retry resolves it
 		}
 		x, lost, gone, problem, err := a.translate(x)
 		if err != nil {
