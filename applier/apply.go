@@ -603,6 +603,26 @@ func counterProblem(d changelog.Description, col changelog.Column, c changelog.C
 	return ""
 }
 
+// lwwChange is row change c as lww decides it; false for an op that
+// changes no row.
+func lwwChange(c changelog.Change) (lww.Change, bool) {
+	lc := lww.Change{Stamp: lww.Stamp{HLC: c.HLC, Node: c.Origin},
+		Incarnation: lww.Stamp{HLC: c.Incarnation, Node: c.IncarnationNode}}
+	switch c.Op {
+	case changelog.Insert:
+		lc.Op = lww.Insert
+	case changelog.Update:
+		lc.Op = lww.Update
+	case changelog.Delete:
+		lc.Op = lww.Delete
+	case changelog.Add:
+		lc.Op = lww.Add
+	default:
+		return lc, false
+	}
+	return lc, true
+}
+
 // merge decides and writes one change.
 func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change) (collision bool, err error) {
 	pk := rowKey(c.Key)
@@ -616,18 +636,12 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 		// write's affected rows tell which it was.
 		row.Exists = c.Op != changelog.Insert
 	}
-	lc := lww.Change{Stamp: lww.Stamp{HLC: c.HLC, Node: c.Origin},
-		Incarnation: lww.Stamp{HLC: c.Incarnation, Node: c.IncarnationNode}}
+	lc, ok := lwwChange(c)
+	if !ok {
+		return false, fmt.Errorf("unknown op %q", c.Op)
+	}
 	var cellStamps []lww.Stamp
-	switch c.Op {
-	case changelog.Insert:
-		lc.Op = lww.Insert
-	case changelog.Delete:
-		lc.Op = lww.Delete
-	case changelog.Add:
-		lc.Op = lww.Add
-	case changelog.Update:
-		lc.Op = lww.Update
+	if c.Op == changelog.Update {
 		cols := make([]string, len(c.Set))
 		for i, cell := range c.Set {
 			cols[i] = cell.Column
@@ -635,8 +649,6 @@ func (a *applier) merge(ctx context.Context, t schema.Table, c changelog.Change)
 		if cellStamps, err = a.st.cells(ctx, t.Name, pk, row.Incarnation, cols); err != nil {
 			return false, err
 		}
-	default:
-		return false, fmt.Errorf("unknown op %q", c.Op)
 	}
 	dec := lww.Decide(row, cellStamps, lc)
 	if dec.Write != lww.Nothing {

@@ -517,16 +517,9 @@ func (f *folded) step(c, orig changelog.Change) {
 	if !f.known { // as merge assumes: a new row for an insert, else one from before install
 		row.Exists = c.Op != changelog.Insert
 	}
-	lc := lww.Change{Stamp: lww.Stamp{HLC: c.HLC, Node: c.Origin},
-		Incarnation: lww.Stamp{HLC: c.Incarnation, Node: c.IncarnationNode}}
+	lc, _ := lwwChange(c) // the chain holds row changes only, and no deltas
 	var cellStamps []lww.Stamp
-	switch c.Op {
-	case changelog.Insert:
-		lc.Op = lww.Insert
-	case changelog.Delete:
-		lc.Op = lww.Delete
-	case changelog.Update:
-		lc.Op = lww.Update
+	if c.Op == changelog.Update {
 		for _, cell := range c.Set {
 			s, ok := f.stamps[strings.ToLower(cell.Column)]
 			if !ok {
