@@ -2,10 +2,13 @@ package migrations_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
@@ -59,14 +62,7 @@ func TestRefusesNewerMetadata(t *testing.T) {
 // in place: the install succeeds, the log written before still decodes and
 // capture goes on.
 func TestUpgradeMetadataV1(t *testing.T) {
-	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", "metadata-v1.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, _ := testutil.NewDB(t, string(dump))
-	if v, _ := migrations.Version(t.Context(), db); v != 1 {
-		t.Fatalf("fixture has metadata version %d", v)
-	}
+	db := fixture(t, 1)
 	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +83,7 @@ func TestUpgradeMetadataV1(t *testing.T) {
 // layout in place: the log written before (stamped, received from a peer,
 // and not stamped yet) still decodes, and a migration runs on it.
 func TestUpgradeMetadataV3(t *testing.T) {
-	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", "metadata-v3.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, _ := testutil.NewDB(t, string(dump))
-	if v, _ := migrations.Version(t.Context(), db); v != 3 {
-		t.Fatalf("fixture has metadata version %d", v)
-	}
+	db := fixture(t, 3)
 	if _, err := triggers.Install(t.Context(), db, triggers.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +110,7 @@ func TestUpgradeMetadataV3(t *testing.T) {
 // the added column, rows not stamped yet) decodes, and it syncs with a
 // copy that migrates further.
 func TestMetadataV4(t *testing.T) {
-	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", "metadata-v4.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := testutil.NewDB(t, string(dump))
-	if v, _ := migrations.Version(t.Context(), a); v != 4 {
-		t.Fatalf("fixture has metadata version %d", v)
-	}
+	a := fixture(t, 4)
 	if _, err := triggers.Install(t.Context(), a, triggers.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -138,19 +120,7 @@ func TestMetadataV4(t *testing.T) {
 		cs[6].Set[2].Column != "tag" || cs[6].SchemaVersion != 1 {
 		t.Fatalf("changes: %+v", cs)
 	}
-	b, path := testutil.NewDB(t)
-	b.Close()
-	a.MustExec(`VACUUM INTO ?`, path+".copy")
-	b, err = sqlitedb.Open(t.Context(), path+".copy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	tx := b.MustBegin()
-	if _, _, err := changelog.ResetNodeID(t.Context(), tx); err != nil {
-		t.Fatal(err)
-	}
-	tx.Commit()
+	b := copyNode(t, a)
 	if _, err := applier.Migrate(t.Context(), b, `ALTER TABLE note ADD COLUMN due TEXT`, applier.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -169,14 +139,7 @@ func TestMetadataV4(t *testing.T) {
 // back under the old id, rows not stamped yet) decodes, the fork and the
 // stamps of cursors are there, and it syncs with a copy.
 func TestMetadataV5(t *testing.T) {
-	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", "metadata-v5.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := testutil.NewDB(t, string(dump))
-	if v, _ := migrations.Version(t.Context(), a); v != 5 {
-		t.Fatalf("fixture has metadata version %d", v)
-	}
+	a := fixture(t, 5)
 	cs := testutil.Changes(t, a)
 	if len(cs) != 9 || cs[0].Op != changelog.Add || cs[5].Op != changelog.Forked || cs[5].Fork == nil ||
 		cs[6].Origin != cs[5].Fork.Node || cs[4].Origin != cs[5].Fork.Successor || cs[7].Op != changelog.Delete {
@@ -188,18 +151,7 @@ func TestMetadataV5(t *testing.T) {
 	if stamped != 1 || forks != 1 {
 		t.Fatalf("%d cursors with a stamp, %d forks", stamped, forks)
 	}
-	b, path := testutil.NewDB(t)
-	b.Close()
-	a.MustExec(`VACUUM INTO ?`, path+".copy")
-	if b, err = sqlitedb.Open(t.Context(), path+".copy"); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	tx := b.MustBegin()
-	if _, _, err := changelog.ResetNodeID(t.Context(), tx); err != nil {
-		t.Fatal(err)
-	}
-	tx.Commit()
+	b := copyNode(t, a)
 	b.MustExec(`UPDATE note SET n = n + 1 WHERE id = 'a'`)
 	a.MustExec(`UPDATE note SET n = n - 3 WHERE id = 'a'`)
 	if _, err := shipper.Sync(t.Context(), a, b, applier.Options{}); err != nil {
@@ -208,4 +160,39 @@ func TestMetadataV5(t *testing.T) {
 	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db || !strings.Contains(da, "integer:11") {
 		t.Fatalf("a:\n%s\nb:\n%s", da, db)
 	}
+}
+
+// fixture loads testdata/metadata-vN.sql, a frozen database of metadata
+// version n.
+func fixture(t *testing.T, n int) *sqlx.DB {
+	t.Helper()
+	dump, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "testdata", fmt.Sprintf("metadata-v%d.sql", n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := testutil.NewDB(t, string(dump))
+	if v, _ := migrations.Version(t.Context(), db); v != n {
+		t.Fatalf("fixture has metadata version %d", v)
+	}
+	return db
+}
+
+// copyNode makes another node of db: a VACUUM INTO copy with its own id.
+func copyNode(t *testing.T, db *sqlx.DB) *sqlx.DB {
+	t.Helper()
+	_, path := testutil.NewDB(t)
+	db.MustExec(`VACUUM INTO ?`, path+".copy")
+	b, err := sqlitedb.Open(t.Context(), path+".copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	tx := b.MustBegin()
+	if _, _, err := changelog.ResetNodeID(t.Context(), tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
