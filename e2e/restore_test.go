@@ -252,37 +252,7 @@ func checkEachChangeOnceAfterForks(t *testing.T, dbs ...string) map[string]int {
 		}
 		return false
 	}
-	voids := map[string]int{}
-	var first map[changeID]bool
-	for i, db := range dbs {
-		seen := map[changeID]bool{}
-		var dups []string
-		for _, c := range readLog(t, db) {
-			if void(c) {
-				voids[filepath.Base(db)]++
-				continue
-			}
-			id := changeID{c.Origin, c.OriginSeq}
-			if seen[id] {
-				dups = append(dups, fmt.Sprintf("seq %d: %s/%d %s %s", c.Seq, shortID(c.Origin), c.OriginSeq, c.Op, keyString(c.Key)))
-			}
-			seen[id] = true
-		}
-		if len(dups) > 0 {
-			t.Errorf("%s's log holds %d changes more than once, e.g. %s", filepath.Base(db), len(dups), strings.Join(dups[:min(5, len(dups))], "; "))
-		}
-		if i == 0 {
-			first = seen
-			continue
-		}
-		if missing, extra := setDiff(first, seen), setDiff(seen, first); len(missing)+len(extra) > 0 {
-			t.Errorf("%s's log differs from %s's: lacks %d changes %v, has %d more %v", filepath.Base(db), filepath.Base(dbs[0]),
-				len(missing), missing[:min(5, len(missing))], len(extra), extra[:min(5, len(extra))])
-		}
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
+	_, voids := eachChangeOnce(t, void, dbs...)
 	return voids
 }
 
