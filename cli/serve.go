@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -71,6 +72,19 @@ func remote(c *ucli.Context, url string) (*shipper.Remote, error) {
 	return r, nil
 }
 
+// cpuProfile profiles the CPU into the file at path until stop.
+func cpuProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 func serveCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "serve",
@@ -85,8 +99,16 @@ func serveCommand() *ucli.Command {
 			foreignKeysFlag(),
 			retentionFlag(),
 			&ucli.DurationFlag{Name: "gc-interval", Value: time.Hour, Usage: "prune the log this often (trigsync gc); 0: never", EnvVars: env("gc-interval")},
+			&ucli.StringFlag{Name: "cpu-profile", Usage: "write a Go CPU profile of the whole run to `FILE` (go tool pprof reads it)", EnvVars: env("cpu-profile")},
 		),
 		Action: func(c *ucli.Context) error {
+			if path := c.String("cpu-profile"); path != "" {
+				stop, err := cpuProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			peerCfg, err := remoteConfig(c)
 			if err != nil {
 				return err

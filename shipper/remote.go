@@ -48,6 +48,9 @@ type RemoteConfig struct {
 	Token  string       // the bearer token, when the peer requires one
 	TLS    *tls.Config  // for https:// URLs: the CAs to trust, a client certificate; nil: the system's
 	Logger *slog.Logger // logs retries; nil: none
+	// Transport, when not nil, carries the requests instead of a transport
+	// of the Remote's own (TLS then is the transport's).
+	Transport http.RoundTripper
 }
 
 // NewRemote returns the peer at base URL (http:// or https://).
@@ -60,7 +63,9 @@ func NewRemote(base string, cfg RemoteConfig) (*Remote, error) {
 	hc.RetryMax = 5
 	hc.RetryWaitMin, hc.RetryWaitMax = 200*time.Millisecond, 5*time.Second
 	hc.HTTPClient.Timeout = 10 * time.Minute
-	if tr, ok := hc.HTTPClient.Transport.(*http.Transport); ok && cfg.TLS != nil { // the client's own
+	if cfg.Transport != nil {
+		hc.HTTPClient.Transport = cfg.Transport
+	} else if tr, ok := hc.HTTPClient.Transport.(*http.Transport); ok && cfg.TLS != nil { // the client's own
 		tr.TLSClientConfig = cfg.TLS
 	}
 	hc.Logger = cfg.Logger

@@ -1,0 +1,345 @@
+// Package fleet is trigsync's load generator for a hub serving many cron
+// devices: a real `trigsync serve` process is the hub, and each simulated
+// device is a real SQLite file, written by a real writer and synced with the
+// hub through trigsync's own client (shipper.SyncRemote) over loopback, on a
+// schedule of a period with or without jitter. It reports what a sync costs
+// the hub (the hub process's own CPU accounting), sync latency, requests and
+// bytes per sync, errors and the hub's memory (docs/BENCHMARKS.md, "Fleet").
+package fleet
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/trigsync/trigsync/internal/sqlitedb"
+)
+
+// Config is one run of the generator.
+type Config struct {
+	Binary  string        // the trigsync binary the hub runs
+	Dir     string        // where the hub's and the devices' files go
+	Devices int           // how many devices
+	Rounds  int           // how many times each device syncs
+	Period  time.Duration // each device syncs once a period
+	// Aligned starts every device at the top of the period (cron at :00);
+	// otherwise each has its own random offset in the period.
+	Aligned bool
+	// Concurrency bounds the syncs in flight (the generator's own cores
+	// are the hub's too); a sync due while all are busy waits.
+	Concurrency int
+	Changes     int     // rows a writing device adds before each sync
+	Writers     float64 // the fraction of devices that write
+	HubChanges  int     // rows the hub's own writer adds each period
+	Gone        float64 // the fraction of devices that sync once and never come back
+	// RestartAt, when not zero, kills the hub (SIGKILL) this far into the
+	// run and starts it again on the same port.
+	RestartAt time.Duration
+	// TLS serves over HTTPS with a generated certificate; Resume keeps each
+	// device's TLS session between its syncs.
+	TLS, Resume bool
+	HubArgs     []string // more serve flags
+	Seed        uint64
+	Log         io.Writer // progress; nil: none
+}
+
+// Round is what the syncs that started in one period cost.
+type Round struct {
+	Syncs, Errors int
+	HubCPU        time.Duration // the hub's CPU time in the period
+	Latencies     []time.Duration
+	Up, Down      int // changes applied by the hub, by the devices
+	FirstErr      string
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Config  Config
+	Rounds  []Round
+	HubRSS  int64 // at the end, bytes
+	HubPeak int64 // peak resident set, bytes
+	// Requests, Bytes (both ways, on the wire) and Dials (connections)
+	// of every sync of the run.
+	Requests, Bytes, Dials int64
+	Lost    int   // device rows missing on the hub at the end
+}
+
+// Run runs the generator and stops the hub.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	rep := Report{Config: cfg}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 8
+	}
+	if cfg.Period <= 0 || cfg.Rounds < 1 || cfg.Devices < 1 {
+		return rep, errors.New("fleet: want devices ≥ 1, rounds ≥ 1 and a period")
+	}
+	logf := func(format string, a ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", a...)
+		}
+	}
+	tmpl := filepath.Join(cfg.Dir, "template.db")
+	hubDB := filepath.Join(cfg.Dir, "hub.db")
+	if err := template(ctx, tmpl); err != nil {
+		return rep, err
+	}
+	if err := copyNode(ctx, tmpl, hubDB); err != nil {
+		return rep, err
+	}
+	logf("creating %d device files", cfg.Devices)
+	ds, err := devices(ctx, cfg.Dir, tmpl, cfg.Devices, cfg.Resume)
+	if err != nil {
+		return rep, err
+	}
+	h := &hub{binary: cfg.Binary, db: hubDB, listen: "127.0.0.1:0", args: cfg.HubArgs}
+	var clientTLS *tls.Config
+	scheme := "http"
+	if cfg.TLS {
+		serverArgs, c, err := certificates(cfg.Dir)
+		if err != nil {
+			return rep, err
+		}
+		h.args, clientTLS, scheme = append(h.args, serverArgs...), c, "https"
+	}
+	if err := h.start(ctx); err != nil {
+		return rep, err
+	}
+	defer h.stop()
+	url := scheme + "://" + h.addr
+	logf("hub %s (pid %d)", url, h.cmd.Process.Pid)
+
+	// The schedule: every device once a period, at its offset.
+	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
+	type run struct {
+		at     time.Duration
+		d      *device
+		round  int
+		writes int
+	}
+	var plan []run
+	writers := int(float64(cfg.Devices) * cfg.Writers)
+	stay := cfg.Devices - int(float64(cfg.Devices)*cfg.Gone)
+	for i, d := range ds {
+		offset := time.Duration(0)
+		if !cfg.Aligned {
+			offset = time.Duration(rng.Int64N(int64(cfg.Period)))
+		}
+		for r := range cfg.Rounds {
+			if r > 0 && i >= stay {
+				break
+			}
+			w := 0
+			if i < writers {
+				w = cfg.Changes
+			}
+			plan = append(plan, run{at: time.Duration(r)*cfg.Period + offset, d: d, round: r, writes: w})
+		}
+	}
+	sort.SliceStable(plan, func(i, j int) bool { return plan[i].at < plan[j].at })
+
+	rounds := make([]Round, cfg.Rounds+1) // the last: syncs that started late
+	var mu sync.Mutex
+	var tr traffic
+	start := time.Now()
+	hubWriter := make(chan struct{})
+	go func() { defer close(hubWriter); writeHub(ctx, hubDB, cfg, start) }()
+	// Sample the hub's CPU at each period's end.
+	cpuAt := make([]time.Duration, cfg.Rounds+2)
+	sampled := make(chan struct{})
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	hubMu := sync.Mutex{} // held while the hub restarts
+	var cpuBase time.Duration // CPU of hub processes killed before
+	hubCPU := func() time.Duration {
+		hubMu.Lock()
+		defer hubMu.Unlock()
+		u, _ := procUsage(h.cmd.Process.Pid)
+		return cpuBase + u.CPU
+	}
+	cpuAt[0] = hubCPU()
+	go func() {
+		defer close(sampled)
+		for r := 1; r < len(cpuAt); r++ {
+			select {
+			case <-time.After(time.Until(start.Add(time.Duration(r) * cfg.Period))):
+				cpuAt[r] = hubCPU()
+			case <-sampleCtx.Done():
+				return
+			}
+		}
+	}()
+	if cfg.RestartAt > 0 {
+		go func() {
+			select {
+			case <-time.After(cfg.RestartAt):
+			case <-sampleCtx.Done():
+				return
+			}
+			hubMu.Lock()
+			defer hubMu.Unlock()
+			u, _ := procUsage(h.cmd.Process.Pid)
+			h.kill()
+			cpuBase += u.CPU
+			logf("hub killed at %s; restarting", time.Since(start).Round(time.Millisecond))
+			if err := h.start(ctx); err != nil {
+				logf("restart the hub: %v", err)
+			}
+		}()
+	}
+
+	sem := make(chan struct{}, cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, p := range plan {
+		if wait := time.Until(start.Add(p.at)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		began := time.Now()
+		idx := min(int(began.Sub(start)/cfg.Period), cfg.Rounds)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := syncOnce(ctx, p.d, url, "", p.writes, &tr, clientTLS)
+			took := time.Since(began)
+			mu.Lock()
+			defer mu.Unlock()
+			r := &rounds[idx]
+			r.Syncs++
+			r.Latencies = append(r.Latencies, took)
+			r.Up += s.Sent.Applied
+			r.Down += s.Received.Applied
+			if err != nil {
+				r.Errors++
+				if r.FirstErr == "" {
+					r.FirstErr = err.Error()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	stopSampling()
+	<-sampled
+	<-hubWriter
+	end := hubCPU()
+	for i := range rounds {
+		from, to := cpuAt[min(i, len(cpuAt)-1)], cpuAt[min(i+1, len(cpuAt)-1)]
+		if to == 0 || i+1 >= len(cpuAt) {
+			to = end
+		}
+		rounds[i].HubCPU = max(to-from, 0)
+	}
+	rep.Requests, rep.Bytes, rep.Dials = tr.requests.Load(), tr.bytes.Load(), tr.dials.Load()
+	if rounds[len(rounds)-1].Syncs == 0 {
+		rounds = rounds[:len(rounds)-1]
+	}
+	rep.Rounds = rounds
+	if u, err := procUsage(h.cmd.Process.Pid); err == nil {
+		rep.HubRSS, rep.HubPeak = u.RSS, u.HWM
+	}
+	written := 0
+	for _, d := range ds {
+		written += d.written
+	}
+	if rep.Lost, err = missing(ctx, hubDB, written); err != nil {
+		return rep, err
+	}
+	return rep, ctx.Err()
+}
+
+// writeHub is the hub's own application: HubChanges rows a period,
+// evenly spread, written beside serve.
+func writeHub(ctx context.Context, path string, cfg Config, start time.Time) {
+	if cfg.HubChanges == 0 {
+		return
+	}
+	db, err := sqlitedb.Open(ctx, path)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	n := cfg.HubChanges * cfg.Rounds
+	every := cfg.Period / time.Duration(cfg.HubChanges)
+	for i := range n {
+		select {
+		case <-time.After(time.Until(start.Add(time.Duration(i) * every))):
+		case <-ctx.Done():
+			return
+		}
+		db.ExecContext(ctx, `INSERT INTO settings(key, value, updated) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated`,
+			fmt.Sprintf("k%d", i%100), fmt.Sprint(i), time.Now().UnixMilli())
+	}
+}
+
+// missing counts the device rows the hub lacks.
+func missing(ctx context.Context, hubDB string, written int) (int, error) {
+	db, err := sqlitedb.Open(ctx, hubDB)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int
+	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM readings`); err != nil {
+		return 0, err
+	}
+	return written - n, nil
+}
+
+// Print writes the report as a table.
+func (rep Report) Print(w io.Writer) {
+	c := rep.Config
+	fmt.Fprintf(w, "fleet: %d devices, %d rounds of %s (%s), %d in flight, %d changes × %.0f%% writers, hub %d/period, gone %.0f%%, tls %v resume %v\n",
+		c.Devices, c.Rounds, c.Period, map[bool]string{true: "aligned", false: "jittered"}[c.Aligned], c.Concurrency,
+		c.Changes, c.Writers*100, c.HubChanges, c.Gone*100, c.TLS, c.Resume)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "round\tsyncs\terrors\thub CPU/sync\tp50\tp99\tmax\tup/sync\tdown/sync\t")
+	var syncs int
+	for i, r := range rep.Rounds {
+		syncs += r.Syncs
+		l := slices.Clone(r.Latencies)
+		slices.Sort(l)
+		q := func(p float64) time.Duration {
+			if len(l) == 0 {
+				return 0
+			}
+			return l[min(int(p*float64(len(l))), len(l)-1)].Round(10 * time.Microsecond)
+		}
+		per := func(n int) string {
+			if r.Syncs == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f", float64(n)/float64(r.Syncs))
+		}
+		cpu := "-"
+		if r.Syncs > 0 {
+			cpu = fmt.Sprintf("%.2f ms", float64(r.HubCPU.Microseconds())/1e3/float64(r.Syncs))
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", i, r.Syncs, r.Errors, cpu, q(0.5), q(0.99), q(1), per(r.Up), per(r.Down))
+	}
+	tw.Flush()
+	if syncs > 0 {
+		fmt.Fprintf(w, "per sync: %.2f requests, %.0f bytes, %.2f connections; hub RSS %.1f MB (peak %.1f MB); device rows missing on the hub: %d\n",
+			float64(rep.Requests)/float64(syncs), float64(rep.Bytes)/float64(syncs), float64(rep.Dials)/float64(syncs),
+			float64(rep.HubRSS)/(1<<20), float64(rep.HubPeak)/(1<<20), rep.Lost)
+	}
+	for i, r := range rep.Rounds {
+		if r.FirstErr != "" {
+			fmt.Fprintf(w, "round %d, first error: %s\n", i, r.FirstErr)
+		}
+	}
+}
