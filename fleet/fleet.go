@@ -70,7 +70,7 @@ type Report struct {
 	// Requests, Bytes (both ways, on the wire) and Dials (connections)
 	// of every sync of the run.
 	Requests, Bytes, Dials int64
-	Lost    int   // device rows missing on the hub at the end
+	Lost                   int // device rows missing on the hub at the end
 }
 
 // Run runs the generator and stops the hub.
@@ -156,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	cpuAt := make([]time.Duration, cfg.Rounds+2)
 	sampled := make(chan struct{})
 	sampleCtx, stopSampling := context.WithCancel(ctx)
-	hubMu := sync.Mutex{} // held while the hub restarts
+	hubMu := sync.Mutex{}     // held while the hub restarts
 	var cpuBase time.Duration // CPU of hub processes killed before
 	hubCPU := func() time.Duration {
 		hubMu.Lock()
