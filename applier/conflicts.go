@@ -503,6 +503,9 @@ func (a *applier) fold(ctx context.Context, t schema.Table, chain []link) (*fold
 		return nil, fmt.Errorf("read cell stamps of %s: %w", schema.Quote(t.Name), err)
 	}
 	for _, cell := range cells {
+		if err := a.st.resolve(ctx, cell.Node); err != nil {
+			return nil, err
+		}
 		f.stamps[strings.ToLower(cell.Col)] = a.st.stamp(cell.HLC, cell.Node)
 	}
 	for _, l := range chain {

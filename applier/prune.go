@@ -90,10 +90,7 @@ func Prune(ctx context.Context, tx *sqlx.Tx, retention time.Duration, now time.T
 		}
 		after = cs[len(cs)-1].Seq
 	}
-	refs, err := changelog.LoadNodeRefs(ctx, tx)
-	if err != nil {
-		return p, err
-	}
+	refs := changelog.NewNodeRefs()
 	for origin, seq := range removed {
 		ref, err := refs.Ref(ctx, tx, origin)
 		if err != nil {

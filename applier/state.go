@@ -55,17 +55,14 @@ func rowID(table, pk string) string { return table + "\x00" + pk }
 const flushRows = 64
 
 func newState(ctx context.Context, tx *sqlx.Tx) (*state, error) {
-	refs, err := changelog.LoadNodeRefs(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	return &state{tx: tx, q: newStmts(tx), refs: refs, rows: map[string]rowState{}, dirty: map[string]bool{}}, nil
+	return &state{tx: tx, q: newStmts(tx), refs: changelog.NewNodeRefs(), rows: map[string]rowState{}, dirty: map[string]bool{}}, nil
 }
 
 func (s *state) ref(ctx context.Context, node string) (int64, error) {
 	return s.refs.Ref(ctx, s.tx, node)
 }
 
+// stamp makes a stamp of a reference read by resolve.
 func (s *state) stamp(h int64, ref int64) lww.Stamp {
 	return lww.Stamp{HLC: hlc.Timestamp(h), Node: s.refs.ID(ref)}
 }
@@ -93,7 +90,20 @@ type metaRow struct {
 	TombNode sql.NullInt64 `db:"tomb_node"`
 }
 
-// decode reads a merge-state row: the row exists unless a delete reached its
+// refs are the node references the row holds.
+func (m metaRow) refs() []int64 {
+	if m.TombNode.Valid {
+		return []int64{m.IncNode, m.TombNode.Int64}
+	}
+	return []int64{m.IncNode}
+}
+
+// resolve reads the node ids of references before stamp makes stamps of them.
+func (s *state) resolve(ctx context.Context, refs ...int64) error {
+	return s.refs.Resolve(ctx, s.tx, refs...)
+}
+
+// decode reads a merge-state row, its references resolved: the row exists unless a delete reached its
 // incarnation.
 func (s *state) decode(m metaRow) lww.Row {
 	r := lww.Row{Incarnation: s.stamp(m.IncHLC, m.IncNode)}
@@ -112,6 +122,9 @@ func (s *state) readRow(ctx context.Context, table, pk string) (lww.Row, bool, e
 	}
 	if err != nil {
 		return lww.Row{}, false, fmt.Errorf("read merge state of %s: %w", schema.Quote(table), err)
+	}
+	if err := s.resolve(ctx, m.refs()...); err != nil {
+		return lww.Row{}, false, err
 	}
 	return s.decode(m), true, nil
 }
@@ -177,6 +190,13 @@ func (s *state) prefetch(ctx context.Context, table string, pks []string) error 
 				s.rows[rowID(table, pk)] = rowState{}
 			}
 		}
+		var refs []int64
+		for _, m := range found {
+			refs = append(refs, m.refs()...)
+		}
+		if err := s.resolve(ctx, refs...); err != nil {
+			return err
+		}
 		for _, m := range found {
 			if s.dirty[rowID(table, m.PK)] {
 				continue
@@ -207,6 +227,13 @@ func (s *state) cells(ctx context.Context, table, pk string, inc lww.Stamp, cols
 	if err := s.q.selectx(ctx, &rows, `SELECT col, hlc, node FROM _trigsync_cells WHERE tbl = ? AND pk = ?`,
 		table, pk); err != nil {
 		return nil, fmt.Errorf("read cell stamps of %s: %w", schema.Quote(table), err)
+	}
+	refs := make([]int64, len(rows))
+	for i, r := range rows {
+		refs[i] = r.Node
+	}
+	if err := s.resolve(ctx, refs...); err != nil {
+		return nil, err
 	}
 	out := make([]lww.Stamp, len(cols))
 	for i, col := range cols {

@@ -196,14 +196,15 @@ const fixedColumns = 9
 
 var slotColumn = regexp.MustCompile(`^([vm])([0-9]+)$`)
 
-// Reader decodes log rows. It caches table descriptions and node ids and
-// reloads them when a row references one it has not seen.
+// Reader decodes log rows. It caches table descriptions, reloaded when a
+// row references one it has not seen, and node ids, read as rows
+// reference them.
 type Reader struct {
 	local  string
 	values int // number of v columns
 	masks  int // number of m columns
 	descs  map[int64]Description
-	nodes  map[int64]string
+	nodes  *NodeRefs
 }
 
 // NewReader prepares to read the log of the database q reads from.
@@ -217,7 +218,7 @@ func NewReader(ctx context.Context, q sqlx.QueryerContext) (*Reader, error) {
 		`SELECT name FROM pragma_table_info('`+LogTable+`')`); err != nil {
 		return nil, fmt.Errorf("read changelog columns: %w", err)
 	}
-	r := &Reader{local: local}
+	r := &Reader{local: local, nodes: NewNodeRefs()}
 	for _, c := range cols {
 		m := slotColumn.FindStringSubmatch(c)
 		if m == nil {
@@ -238,21 +239,8 @@ func NewReader(ctx context.Context, q sqlx.QueryerContext) (*Reader, error) {
 
 func (r *Reader) reload(ctx context.Context, q sqlx.QueryerContext) error {
 	descs, err := Descriptions(ctx, q)
-	if err != nil {
-		return err
-	}
-	var nodes []struct {
-		Ref    int64  `db:"ref"`
-		NodeID string `db:"node_id"`
-	}
-	if err := sqlx.SelectContext(ctx, q, &nodes, `SELECT ref, node_id FROM _trigsync_nodes`); err != nil {
-		return fmt.Errorf("read node references: %w", err)
-	}
-	r.descs, r.nodes = descs, make(map[int64]string, len(nodes))
-	for _, n := range nodes {
-		r.nodes[n.Ref] = n.NodeID
-	}
-	return nil
+	r.descs = descs
+	return err
 }
 
 // ReadBytes bounds the values one Read holds: it stops after the row that
@@ -325,13 +313,11 @@ func (r *Reader) node(ctx context.Context, q sqlx.QueryerContext, raw any) (stri
 	if ref == 0 {
 		return "", nil
 	}
-	if _, known := r.nodes[ref]; !known {
-		if err := r.reload(ctx, q); err != nil {
-			return "", err
-		}
+	if err := r.nodes.Resolve(ctx, q, ref); err != nil {
+		return "", err
 	}
-	id, ok := r.nodes[ref]
-	if !ok {
+	id := r.nodes.ID(ref)
+	if id == "" {
 		return "", fmt.Errorf("unknown node reference %d", ref)
 	}
 	return id, nil

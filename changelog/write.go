@@ -2,7 +2,10 @@ package changelog
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -11,26 +14,43 @@ import (
 )
 
 // NodeRefs maps node ids to the short references the log and the merge
-// state store. The empty id (the zero stamp's) is reference 0.
+// state store. The empty id (the zero stamp's) is reference 0. It reads
+// references as they are needed (Ref, Resolve): a hub that knows
+// thousands of devices does not read them all for each transaction.
 type NodeRefs struct {
 	byID  map[string]int64
 	byRef map[int64]string
 }
 
-// LoadNodeRefs reads the known references.
-func LoadNodeRefs(ctx context.Context, q sqlx.QueryerContext) (*NodeRefs, error) {
-	var rows []struct {
-		Ref    int64  `db:"ref"`
-		NodeID string `db:"node_id"`
+// NewNodeRefs returns a map that knows only the empty id.
+func NewNodeRefs() *NodeRefs {
+	return &NodeRefs{byID: map[string]int64{"": 0}, byRef: map[int64]string{0: ""}}
+}
+
+// Resolve reads the node ids of the references ID does not know yet.
+func (n *NodeRefs) Resolve(ctx context.Context, q sqlx.QueryerContext, refs ...int64) error {
+	var missing []any
+	for _, r := range refs {
+		if _, ok := n.byRef[r]; !ok && !slices.Contains(missing, any(r)) {
+			missing = append(missing, r)
+		}
 	}
-	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT ref, node_id FROM _trigsync_nodes`); err != nil {
-		return nil, fmt.Errorf("read node references: %w", err)
+	for len(missing) > 0 {
+		group := missing[:min(len(missing), 500)]
+		missing = missing[len(group):]
+		var rows []struct {
+			Ref    int64  `db:"ref"`
+			NodeID string `db:"node_id"`
+		}
+		if err := sqlx.SelectContext(ctx, q, &rows, `SELECT ref, node_id FROM _trigsync_nodes WHERE ref IN (?`+
+			strings.Repeat(",?", len(group)-1)+`)`, group...); err != nil {
+			return fmt.Errorf("read node references: %w", err)
+		}
+		for _, r := range rows {
+			n.byID[r.NodeID], n.byRef[r.Ref] = r.Ref, r.NodeID
+		}
 	}
-	n := &NodeRefs{byID: map[string]int64{"": 0}, byRef: map[int64]string{0: ""}}
-	for _, r := range rows {
-		n.byID[r.NodeID], n.byRef[r.Ref] = r.Ref, r.NodeID
-	}
-	return n, nil
+	return nil
 }
 
 // Ref returns id's reference, creating it if needed (another writer in
@@ -41,8 +61,10 @@ func (n *NodeRefs) Ref(ctx context.Context, tx *sqlx.Tx, id string) (int64, erro
 		return ref, nil
 	}
 	var ref int64
-	err := tx.GetContext(ctx, &ref, `INSERT INTO _trigsync_nodes(node_id) VALUES (?)
-		ON CONFLICT (node_id) DO UPDATE SET node_id = excluded.node_id RETURNING ref`, id)
+	err := tx.GetContext(ctx, &ref, `SELECT ref FROM _trigsync_nodes WHERE node_id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.GetContext(ctx, &ref, `INSERT INTO _trigsync_nodes(node_id) VALUES (?) RETURNING ref`, id)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("add node %s: %w", id, err)
 	}
@@ -50,7 +72,8 @@ func (n *NodeRefs) Ref(ctx context.Context, tx *sqlx.Tx, id string) (int64, erro
 	return ref, nil
 }
 
-// ID returns the node id of a reference ("" when unknown).
+// ID returns the node id of a reference Resolve or Ref read ("" when
+// unknown).
 func (n *NodeRefs) ID(ref int64) string { return n.byRef[ref] }
 
 // Appender writes changes received from peers into the log, stamped and

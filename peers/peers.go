@@ -171,3 +171,15 @@ func Forget(ctx context.Context, x sqlx.ExecerContext, peer string) (bool, error
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
+
+// AckedThrough returns how far peer acknowledged this node's log: -1 when
+// it never did.
+func AckedThrough(ctx context.Context, q sqlx.QueryerContext, peer string) (int64, error) {
+	var seq int64
+	err := sqlx.GetContext(ctx, q, &seq, `SELECT ifnull((SELECT p.acked_seq FROM _trigsync_peers p
+		JOIN _trigsync_nodes n ON n.ref = p.node WHERE n.node_id = ?), -1)`, peer)
+	if err != nil {
+		return 0, fmt.Errorf("read what peer %s acknowledged: %w", peer, err)
+	}
+	return seq, nil
+}

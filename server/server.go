@@ -63,6 +63,7 @@ type Server struct {
 	cfg    Config
 	nodeID atomic.Pointer[string] // a heal of a restore changes it
 	token  [32]byte
+	drift  triggers.DriftCache
 }
 
 // New returns a server for the node cfg.DB holds.
@@ -175,7 +176,7 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A table changed by hand: ship nothing (409).
-	if err := triggers.CheckDrift(r.Context(), s.cfg.DB); err != nil {
+	if err := s.drift.Check(r.Context(), s.cfg.DB); err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, triggers.ErrSchemaDrift) {
 			code = http.StatusConflict
@@ -185,13 +186,9 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 	}
 	// Stamp what was written since, and record that the caller committed
 	// this log through acked, unless another writer holds the lock (then
-	// a later pull does both).
-	_, err = shipper.PrepareWithin(r.Context(), s.cfg.DB, prepareWait, func(tx *sqlx.Tx) error {
-		if acked < 0 {
-			return nil
-		}
-		return peers.Acked(r.Context(), tx, peer, acked)
-	})
+	// a later pull does both), or neither is needed (then the pull only
+	// reads).
+	err = s.prepare(r.Context(), peer, acked)
 	var ch shipper.Chunk
 	if err == nil {
 		ch, err = shipper.ReadChunk(r.Context(), s.cfg.DB, peer, after, min(limit, MaxPullRows))
@@ -212,6 +209,32 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, r, ch)
+}
+
+// prepare stamps and integrates the log, and records that peer committed
+// it through acked (when ≥ 0), in one write transaction: when either is
+// needed, and unless another writer holds the lock.
+func (s *Server) prepare(ctx context.Context, peer string, acked int64) error {
+	ready, err := shipper.Prepared(ctx, s.cfg.DB)
+	if err != nil {
+		return err
+	}
+	had := int64(-1)
+	if acked >= 0 {
+		if had, err = peers.AckedThrough(ctx, s.cfg.DB, peer); err != nil {
+			return err
+		}
+	}
+	if ready && acked <= had {
+		return nil
+	}
+	_, err = shipper.PrepareWithin(ctx, s.cfg.DB, prepareWait, func(tx *sqlx.Tx) error {
+		if acked < 0 {
+			return nil
+		}
+		return peers.Acked(ctx, tx, peer, acked)
+	})
+	return err
 }
 
 func (s *Server) cursor(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jmoiron/sqlx"
 
@@ -123,4 +124,35 @@ func CheckDrift(ctx context.Context, q sqlx.QueryerContext) error {
 	slices.Sort(drifted)
 	return fmt.Errorf("%w: %s changed since install (ALTER or DROP by hand?); this node ships no change until `trigsync migrate --adopt` (for every node) or `trigsync install` (for this node only) records the new layout",
 		ErrSchemaDrift, strings.Join(drifted, ", "))
+}
+
+// DriftCache remembers what CheckDrift found for one version of a
+// database's schema (PRAGMA schema_version, which every CREATE, ALTER and
+// DROP changes): a node answering many peers reads its schema once per
+// change of it, not once per request. The zero value is ready.
+type DriftCache struct {
+	mu      sync.Mutex
+	version int64
+	checked bool
+	err     error
+}
+
+// Check is CheckDrift, answered from the cache while the schema version
+// is the one last checked.
+func (d *DriftCache) Check(ctx context.Context, q sqlx.QueryerContext) error {
+	var version int64
+	if err := sqlx.GetContext(ctx, q, &version, `PRAGMA schema_version`); err != nil {
+		return fmt.Errorf("read the schema version: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.checked && d.version == version {
+		return d.err
+	}
+	err := CheckDrift(ctx, q)
+	if err != nil && !errors.Is(err, ErrSchemaDrift) {
+		return err // not an answer: not cached
+	}
+	d.version, d.checked, d.err = version, true, err
+	return err
 }
