@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +66,7 @@ type Server struct {
 	nodeID atomic.Pointer[string] // a heal of a restore changes it
 	token  [32]byte
 	drift  triggers.DriftCache
+	gzips  sync.Pool // of *gzip.Writer
 }
 
 // New returns a server for the node cfg.DB holds.
@@ -290,7 +293,7 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/vnd.sqlite3")
 	w.Header().Set(shipper.SnapshotSizeHeader, strconv.FormatInt(fi.Size(), 10))
-	out, done := compressed(w, r)
+	out, done := s.compressed(w, r)
 	defer done()
 	if _, err := io.Copy(out, f); err != nil {
 		s.cfg.Logger.Warn("send snapshot", "err", err)
@@ -451,12 +454,26 @@ func status(err error) int {
 	return http.StatusInternalServerError
 }
 
-// reply writes v as JSON, gzip-compressed when the client accepts it.
+// smallReply is the size under which a reply goes uncompressed: gzip
+// would save a few bytes of a packet and cost more CPU than the request.
+const smallReply = 1024
+
+// reply writes v as JSON, gzip-compressed when the client accepts it and
+// the body is not small.
 func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	out, done := compressed(w, r)
-	defer done()
-	if err := json.NewEncoder(out).Encode(v); err != nil {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("encode the answer: %w", err))
+		return
+	}
+	var out io.Writer = w
+	if buf.Len() >= smallReply {
+		var done func()
+		out, done = s.compressed(w, r)
+		defer done()
+	}
+	if _, err := buf.WriteTo(out); err != nil {
 		s.cfg.Logger.Warn("write response", "err", err)
 	}
 }
@@ -473,12 +490,18 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err erro
 }
 
 // compressed is where a response body goes: through gzip when the client
-// accepts it. done ends the gzip stream.
-func compressed(w http.ResponseWriter, r *http.Request) (out io.Writer, done func()) {
+// accepts it. done ends the gzip stream. The writers (a compressor's state
+// is large) are reused.
+func (s *Server) compressed(w http.ResponseWriter, r *http.Request) (out io.Writer, done func()) {
 	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 		return w, func() {}
 	}
 	w.Header().Set("Content-Encoding", "gzip")
-	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed) // CPU is scarcer than bandwidth here
-	return gz, func() { gz.Close() }
+	gz, _ := s.gzips.Get().(*gzip.Writer)
+	if gz == nil {
+		gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed) // CPU is scarcer than bandwidth here
+	} else {
+		gz.Reset(w)
+	}
+	return gz, func() { gz.Close(); s.gzips.Put(gz) }
 }
