@@ -34,6 +34,7 @@ var (
 	ErrUnknown = errors.New("no device of that name")
 	ErrExists  = errors.New("a device of that name exists")
 	ErrBadName = errors.New("a device name is 1 to 64 letters, digits, '.', '_' or '-'")
+	ErrBadNode = errors.New("not a node id (32 lowercase hex digits)")
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -100,7 +101,7 @@ func Add(ctx context.Context, x sqlx.ExtContext, name, node string, hub bool, no
 		return "", fmt.Errorf("device %.80q: %w", name, ErrBadName)
 	}
 	if node != "" && !changelog.ValidNodeID(node) {
-		return "", fmt.Errorf("device %s: node %.40q is not a node id (32 lowercase hex digits)", name, node)
+		return "", fmt.Errorf("device %s: node %.40q: %w", name, node, ErrBadNode)
 	}
 	tok, err := newToken()
 	if err != nil {
