@@ -1,6 +1,8 @@
 // Package server answers the wire protocol of docs/PROTOCOL.md: it serves a
 // node's log to peers that pull and applies what peers push, through the
-// shipper and the applier. It holds no state of its own.
+// shipper and the applier, and authenticates callers (the shared token or
+// a device's, package devices). It holds no state of its own but when
+// devices were last seen, until it writes that (KeepSeen).
 package server
 
 import (
