@@ -50,13 +50,17 @@ func New(version string, stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			installCommand(), uninstallCommand(), migrateCommand(), statusCommand(), changesCommand(),
-			syncCommand(), serveCommand(), cloneCommand(), gcCommand(), conflictsCommand(), resetNodeIDCommand(), verifyCommand(), demoCommand(), versionCommand(),
+			syncCommand(), serveCommand(), cloneCommand(), gcCommand(), conflictsCommand(), resetNodeIDCommand(), verifyCommand(),
+			devicesCommand(), demoCommand(), versionCommand(),
 		},
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*ucli.Context, error) {}, // Run reports
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
+		for _, sub := range c.Subcommands {
+			sub.OnUsageError = onUsageError
+		}
 	}
 	return app
 }
@@ -106,6 +110,10 @@ func flagsFirst(app *ucli.App, args []string) []string {
 				i++ // a global flag's value
 			}
 			continue
+		}
+		// A subcommand's flags are its own (trigsync devices add NAME DB --hub).
+		for i+1 < len(args) && cmd.Command(args[i+1]) != nil {
+			cmd, i = cmd.Command(args[i+1]), i+1
 		}
 		var flags, rest []string
 		tail := args[i+1:]
@@ -221,7 +229,14 @@ func installedArg(c *ucli.Context, writes bool) (*sqlx.DB, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	err = requireInstalled(c, db, path)
+	return installed(c, db, path, writes)
+}
+
+// installed checks that trigsync is installed in db, opened from path,
+// and, for a command that writes, upgrades trigsync's tables in place
+// when an older trigsync made them; db is closed when not.
+func installed(c *ucli.Context, db *sqlx.DB, path string, writes bool) (*sqlx.DB, string, error) {
+	err := requireInstalled(c, db, path)
 	if err == nil && writes {
 		err = upgrade(c, db, path)
 	}

@@ -16,6 +16,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/devices"
 	"github.com/trigsync/trigsync/metrics"
 	"github.com/trigsync/trigsync/server"
 	"github.com/trigsync/trigsync/shipper"
@@ -85,6 +86,9 @@ func cpuProfile(path string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
+// seenEvery is how often serve writes when devices were last seen.
+const seenEvery = 10 * time.Second
+
 func serveCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "serve",
@@ -128,8 +132,17 @@ func serveCommand() *ucli.Command {
 				return fmt.Errorf("listen: %w", err)
 			}
 			if tok == "" && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
-				ln.Close()
-				return usageError("serving %s beyond loopback needs a token: set TRIGSYNC_TOKEN or --token-file", ln.Addr())
+				// Device credentials need a token of every request too.
+				has, err := devices.Any(c.Context, db)
+				if err != nil || !has {
+					ln.Close()
+				}
+				if err != nil {
+					return err
+				}
+				if !has {
+					return usageError("serving %s beyond loopback needs a token: set TRIGSYNC_TOKEN or --token-file, or add device credentials (trigsync devices add)", ln.Addr())
+				}
 			}
 			m := metrics.New(db, log)
 			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log, Metrics: m.Handler(), Observe: m.Observe,
@@ -158,6 +171,9 @@ func serveCommand() *ucli.Command {
 			done := make(chan error, 1)
 			go func() { done <- hs.Serve(ln) }()
 			loopCtx, stopLoop := context.WithCancel(c.Context)
+			seenDone := make(chan struct{})
+			go func() { srv.KeepSeen(loopCtx, seenEvery); close(seenDone) }()
+			defer func() { <-seenDone }() // after stopLoop: its last write follows the shutdown
 			loopDone := make(chan struct{})
 			go func() { loop.Run(loopCtx); close(loopDone) }()
 			if every := c.Duration("gc-interval"); every > 0 {

@@ -115,6 +115,19 @@ var steps = [...]string{
 		hlc INTEGER NOT NULL,
 		successor TEXT NOT NULL);
 	INSERT INTO _trigsync_meta(key, value) VALUES ('counters', '{}');`,
+	// 6: per-device credentials of a hub (package devices, docs/PROTOCOL.md,
+	// "Authentication"): the SHA-256 of each device's token, never the
+	// token; the node id it is bound to (NULL until its first request);
+	// whether it may relay changes of other origins; times in Unix ms.
+	`CREATE TABLE _trigsync_devices(
+		name TEXT PRIMARY KEY,
+		token_hash BLOB NOT NULL UNIQUE,
+		node TEXT,
+		hub INTEGER NOT NULL DEFAULT 0,
+		created_at INTEGER NOT NULL,
+		revoked_at INTEGER,
+		last_seen INTEGER,
+		version TEXT);`,
 }
 
 // Latest is the metadata version this build of trigsync writes.

@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/devices"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/internal/testutil"
 	"github.com/trigsync/trigsync/migrations"
@@ -158,6 +160,38 @@ func TestMetadataV5(t *testing.T) {
 		t.Fatal(err)
 	}
 	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db || !strings.Contains(da, "integer:11") {
+		t.Fatalf("a:\n%s\nb:\n%s", da, db)
+	}
+}
+
+// TestMetadataV6 reads a database of the fleet release's layout: its
+// device credentials (one bound by its first sync and seen, a hub
+// credential bound with --node, one revoked) are found by their tokens'
+// hashes, its log (a device's changes, rows not stamped yet) decodes, and
+// it syncs with a copy.
+func TestMetadataV6(t *testing.T) {
+	a := fixture(t, 6)
+	cs := testutil.Changes(t, a)
+	if len(cs) != 4 || cs[0].Op != changelog.Insert || cs[1].Op != changelog.Update || cs[2].Op != changelog.Delete ||
+		cs[0].Origin != "766e7c23c28d4cdf0ce2dcf56916b2ce" {
+		t.Fatalf("changes: %+v", cs)
+	}
+	// The token `trigsync devices add phone` printed when the fixture was made.
+	d, found, err := devices.Lookup(t.Context(), a, "tsd_lVd81_0M4uZSMeKL4X0ZVBeZRFke0TaHSWtZmwNLbG0")
+	if err != nil || !found || d.Name != "phone" || d.Node != cs[0].Origin || d.LastSeen == nil || d.Version == "" || d.Revoked != nil {
+		t.Fatalf("phone: %+v %v %v", d, found, err)
+	}
+	list, err := devices.Report(t.Context(), a, time.Now())
+	if err != nil || len(list) != 3 || !list[0].Hub || list[0].Node == "" || list[1].Revoked == nil || list[2].Pending == nil {
+		t.Fatalf("devices: %+v %v", list, err)
+	}
+	b := copyNode(t, a)
+	b.MustExec(`UPDATE note SET n = 7 WHERE id = 'a'`)
+	a.MustExec(`UPDATE note SET body = 'from a' WHERE id = 'a'`)
+	if _, err := shipper.Sync(t.Context(), a, b, applier.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if da, db := testutil.Dump(t, a), testutil.Dump(t, b); da != db || !strings.Contains(da, "integer:7") || !strings.Contains(da, "'from a'") {
 		t.Fatalf("a:\n%s\nb:\n%s", da, db)
 	}
 }

@@ -102,6 +102,10 @@ func (s *Server) heal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := s.bind(ctx, req.Peer); err != nil {
+		s.fail(w, r, status(err), err)
+		return
+	}
 	tx, err := s.cfg.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)

@@ -1,6 +1,8 @@
 // Package server answers the wire protocol of docs/PROTOCOL.md: it serves a
 // node's log to peers that pull and applies what peers push, through the
-// shipper and the applier. It holds no state of its own.
+// shipper and the applier, and authenticates callers (the shared token or
+// a device's, package devices). It holds no state of its own but when
+// devices were last seen, until it writes that (KeepSeen).
 package server
 
 import (
@@ -8,7 +10,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ import (
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/apptriggers"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/devices"
+	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/migrations"
 	"github.com/trigsync/trigsync/peers"
 	"github.com/trigsync/trigsync/restore"
@@ -46,8 +49,11 @@ const prepareWait = 250 * time.Millisecond
 
 // Config configures a Server.
 type Config struct {
-	DB      *sqlx.DB
-	Token   string // required of every request when not empty
+	DB *sqlx.DB
+	// Token is the shared bearer token: full access. A request without
+	// it needs a device's token (package devices) when the node has
+	// devices or Token is not empty.
+	Token   string
 	Apply   applier.Options
 	Logger  *slog.Logger
 	Metrics http.Handler // serves GET /metrics (Prometheus) when not nil
@@ -67,6 +73,7 @@ type Server struct {
 	token  [32]byte
 	drift  triggers.DriftCache
 	gzips  sync.Pool // of *gzip.Writer
+	seen   devices.Seen // devices seen, not written yet (KeepSeen)
 }
 
 // New returns a server for the node cfg.DB holds.
@@ -109,29 +116,6 @@ func (s *Server) Handler() http.Handler {
 	return s.authenticate(mux)
 }
 
-// authenticate requires the bearer token, compared in constant time.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Token != "" {
-			given := sha256.Sum256([]byte(bearer(r)))
-			if subtle.ConstantTimeCompare(given[:], s.token[:]) != 1 {
-				s.fail(w, r, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func bearer(r *http.Request) string {
-	const prefix = "Bearer "
-	h := r.Header.Get("Authorization")
-	if len(h) > len(prefix) && h[:len(prefix)] == prefix {
-		return h[len(prefix):]
-	}
-	return ""
-}
-
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	v, err := migrations.Version(r.Context(), s.cfg.DB)
 	if err != nil {
@@ -141,7 +125,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, map[string]any{"node_id": s.id(), "format": changelog.Format, "metadata_version": v})
 }
 
-// peer reads and checks the peer parameter.
+// peer reads and checks the peer parameter, and that the caller's
+// credential is bound to it (binding one not bound yet: bind).
 func (s *Server) peer(r *http.Request) (string, int, error) {
 	p := r.URL.Query().Get("peer")
 	if !changelog.ValidNodeID(p) {
@@ -149,6 +134,9 @@ func (s *Server) peer(r *http.Request) (string, int, error) {
 	}
 	if p == s.id() {
 		return "", http.StatusConflict, fmt.Errorf("the caller has this server's node id %s: give a copied file its own with trigsync reset-node-id", p)
+	}
+	if err := s.bind(r.Context(), p); err != nil {
+		return "", status(err), err
 	}
 	return p, 0, nil
 }
@@ -281,6 +269,10 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("snapshot into %s: %w", path, err))
 		return
 	}
+	if err := clearDevices(ctx, path); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("snapshot into %s: %w", path, err))
+		return
+	}
 	if f, err = os.Open(path); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("snapshot: %w", err))
 		return
@@ -298,6 +290,17 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.Copy(out, f); err != nil {
 		s.cfg.Logger.Warn("send snapshot", "err", err)
 	}
+}
+
+// clearDevices removes the device credentials from the snapshot at path:
+// they are this node's, not the clone's.
+func clearDevices(ctx context.Context, path string) error {
+	db, err := sqlitedb.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return devices.Clear(ctx, db)
 }
 
 // PushResult is the answer to a push.
@@ -344,6 +347,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 	if res.Through, err = applier.Cursor(ctx, s.cfg.DB, peer); err != nil {
 		return res, err
 	}
+	caller := callerFrom(ctx) // bound to peer by s.peer
 	// Stopping early interrupts a read of the body in progress: it must not
 	// outlive the handler.
 	rc := http.NewResponseController(w)
@@ -362,6 +366,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 			return res, fmt.Errorf("push: chunk after seq %d: %w", res.Through, d.err)
 		}
 		ch := d.chunk
+		// A device pushes its own changes only: a chunk with another's
+		// fails the request, and rolls back its epoch.
+		if err := caller.checkOrigins(ch.Changes); err != nil {
+			return res, err
+		}
 		if session == nil {
 			if session, err = applier.Begin(ctx, s.cfg.DB, s.cfg.Apply); err != nil {
 				return res, err
@@ -447,6 +456,10 @@ func status(err error) int {
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return http.StatusBadRequest
+	}
+	var forbidden *forbiddenError
+	if errors.As(err, &forbidden) {
+		return http.StatusForbidden
 	}
 	if errors.Is(err, applier.ErrSchemaConflict) || errors.Is(err, apptriggers.ErrUndecided) { // not worth a retry
 		return http.StatusConflict
