@@ -184,13 +184,14 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Stamp what was written since, and record that the caller committed
-	// this log through acked, unless another writer holds the lock (then
-	// a later pull does both).
+	// this log through acked and was seen now (log GC expires a device by
+	// it), unless another writer holds the lock (then a later pull does
+	// both).
 	_, err = shipper.PrepareWithin(r.Context(), s.cfg.DB, prepareWait, func(tx *sqlx.Tx) error {
 		if acked < 0 {
 			return nil
 		}
-		return peers.Acked(r.Context(), tx, peer, acked)
+		return peers.Pulled(r.Context(), tx, peer, acked, time.Now())
 	})
 	var ch shipper.Chunk
 	if err == nil {
