@@ -141,7 +141,10 @@ func serveCommand() *ucli.Command {
 			go func() { loop.Run(loopCtx); close(loopDone) }()
 			if every := c.Duration("gc-interval"); every > 0 {
 				gcDone := make(chan struct{})
-				go func() { pruneEvery(loopCtx, db, every, c.Duration("retention"), c.Duration("device-expiry"), log); close(gcDone) }()
+				go func() {
+					pruneEvery(loopCtx, db, every, c.Duration("retention"), c.Duration("device-expiry"), log)
+					close(gcDone)
+				}()
 				defer func() { <-gcDone }()
 			}
 			defer func() { stopLoop(); <-loopDone }()
