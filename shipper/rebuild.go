@@ -53,7 +53,8 @@ type restorer interface {
 // snapshot held), and is then written into the live database through
 // SQLite's backup API, in one transaction of it: connections the
 // application holds open see the old content or the new, and the file
-// keeps its inode. While that transaction holds the write lock, before a
+// keeps its inode; a database not in WAL mode is put in it first. While
+// that transaction holds the write lock, before a
 // page is written, Rebuild checks that the snapshot has every change
 // local holds, of every origin, its own included (ErrUnsent otherwise,
 // with nothing changed), and copies the old content to a file beside it
@@ -90,6 +91,9 @@ func Rebuild(ctx context.Context, local *sqlx.DB, path string, peer *Remote, pru
 	}
 	has, err := snapshotHas(ctx, tmp, srcID, r.Through, &r.Rows)
 	if err != nil {
+		return r, err
+	}
+	if err := wal(ctx, local, path); err != nil {
 		return r, err
 	}
 	r.Backup = fmt.Sprintf("%s.pre-rebuild-%s", path, time.Now().UTC().Format("20060102T150405Z"))
@@ -134,6 +138,17 @@ func Rebuild(ctx context.Context, local *sqlx.DB, path string, peer *Remote, pru
 		return nil
 	})
 	return r, err
+}
+
+// wal puts local in WAL mode, unless it is already: while the restore
+// holds the write lock, other connections must still read it (in a
+// rollback journal, the lock the backup API takes keeps readers out).
+func wal(ctx context.Context, local *sqlx.DB, path string) error {
+	var mode string
+	if err := local.GetContext(ctx, &mode, `PRAGMA journal_mode=WAL`); err != nil || mode != "wal" {
+		return fmt.Errorf("rebuild: %s must be in WAL mode (PRAGMA journal_mode=WAL; it is %q): %v", path, mode, err)
+	}
+	return nil
 }
 
 // snapshotHas reads the version vector of the adopted snapshot at path,
