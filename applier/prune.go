@@ -19,6 +19,7 @@ type Pruned struct {
 	Through    int64 // the log is now pruned through this seq
 	Rows       int64 // log rows removed
 	Tombstones int64 // merge state of deleted rows removed
+	Expired    int64 // known peers left out of the horizon: not seen for longer than the device expiry
 }
 
 // pruneBatch bounds the log rows held in memory at once.
@@ -26,10 +27,12 @@ const pruneBatch = 1000
 
 // Prune removes the log rows that every known peer acknowledged and that
 // are older than retention, and the tombstones of the deletes among them
-// (docs/PROTOCOL.md, "Pruned history"). It records, per origin, the last
-// change removed, so that a peer asking for pruned history can be told
-// whether it lacks any of it. It runs in the caller's write transaction.
-func Prune(ctx context.Context, tx *sqlx.Tx, retention time.Duration, now time.Time) (Pruned, error) {
+// (docs/PROTOCOL.md, "Pruned history"). A peer that dials in and was not
+// seen for longer than expiry (0: no expiry) holds nothing back
+// (peers.Expired). It records, per origin, the last change removed, so
+// that a peer asking for pruned history can be told whether it lacks any
+// of it. It runs in the caller's write transaction.
+func Prune(ctx context.Context, tx *sqlx.Tx, retention, expiry time.Duration, now time.Time) (Pruned, error) {
 	var p Pruned
 	if err := Integrate(ctx, tx); err != nil {
 		return p, err
@@ -39,10 +42,11 @@ func Prune(ctx context.Context, tx *sqlx.Tx, retention time.Duration, now time.T
 		return p, err
 	}
 	p.Through = from
-	acked, err := peers.MinAcked(ctx, tx)
+	acked, expired, err := peers.Horizon(ctx, tx, now, expiry)
 	if err != nil {
 		return p, err
 	}
+	p.Expired = expired
 	// The last row always stays: SQLite gives a new row the greatest seq
 	// plus one, and seqs must never be given twice.
 	var stamped, last int64

@@ -21,6 +21,15 @@ func retentionFlag() ucli.Flag {
 		Usage: "keep log rows and tombstones at least this long, and until every known peer acknowledged them"}
 }
 
+// DefaultDeviceExpiry is how long a peer that dials in may stay away
+// before it no longer holds back log GC.
+const DefaultDeviceExpiry = 30 * 24 * time.Hour
+
+func deviceExpiryFlag() ucli.Flag {
+	return &ucli.DurationFlag{Name: "device-expiry", Value: DefaultDeviceExpiry, EnvVars: env("device-expiry"),
+		Usage: "a peer that dials in (no URL here) and was not seen for this long no longer holds back log GC; it rebuilds when it returns; 0: never"}
+}
+
 func gcCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "gc",
@@ -29,7 +38,7 @@ func gcCommand() *ucli.Command {
 		Description: "A peer that later asks for pruned history it lacks gets a \"re-clone needed\"\n" +
 			"error, never a silent gap (docs/PROTOCOL.md, \"Pruned history\"). trigsync serve\n" +
 			"runs this every --gc-interval.",
-		Flags: []ucli.Flag{retentionFlag(),
+		Flags: []ucli.Flag{retentionFlag(), deviceExpiryFlag(),
 			&ucli.StringSliceFlag{Name: "forget", Usage: "first forget the peer with node id `NODE` (gone for good), so that what it lacks no longer holds the log back (repeatable)", EnvVars: env("forget")},
 		},
 		Action: func(c *ucli.Context) error {
@@ -47,33 +56,43 @@ func gcCommand() *ucli.Command {
 					return usageError("--forget: %s is not a known peer of %s (see trigsync status)", node, path)
 				}
 			}
-			p, err := prune(c.Context, db, c.Duration("retention"))
+			log, err := logger(c)
+			if err != nil {
+				return err
+			}
+			p, err := prune(c.Context, db, c.Duration("retention"), c.Duration("device-expiry"), log)
 			if err != nil {
 				return fmt.Errorf("gc %s: %w", path, err)
 			}
-			_, err = fmt.Fprintf(c.App.Writer, "pruned %d log rows and %d tombstones; the log is pruned through seq %d\n",
-				p.Rows, p.Tombstones, p.Through)
+			_, err = fmt.Fprintf(c.App.Writer, "pruned %d log rows and %d tombstones; the log is pruned through seq %d; %d expired peers left out\n",
+				p.Rows, p.Tombstones, p.Through, p.Expired)
 			return err
 		},
 	}
 }
 
-// prune runs applier.Prune in a transaction of its own.
-func prune(ctx context.Context, db *sqlx.DB, retention time.Duration) (applier.Pruned, error) {
+// prune runs applier.Prune in a transaction of its own, and logs how many
+// peers it left out of the horizon as expired.
+func prune(ctx context.Context, db *sqlx.DB, retention, expiry time.Duration, log *slog.Logger) (applier.Pruned, error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return applier.Pruned{}, err
 	}
 	defer tx.Rollback()
-	p, err := applier.Prune(ctx, tx, retention, time.Now())
+	p, err := applier.Prune(ctx, tx, retention, expiry, time.Now())
 	if err != nil {
 		return p, err
 	}
-	return p, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return p, err
+	}
+	log.Info("gc", "log_rows", p.Rows, "tombstones", p.Tombstones, "pruned_through", p.Through,
+		"expired_peers", p.Expired, "device_expiry", expiry.String())
+	return p, nil
 }
 
 // pruneEvery prunes db every interval until ctx ends.
-func pruneEvery(ctx context.Context, db *sqlx.DB, interval, retention time.Duration, log *slog.Logger) {
+func pruneEvery(ctx context.Context, db *sqlx.DB, interval, retention, expiry time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -82,10 +101,8 @@ func pruneEvery(ctx context.Context, db *sqlx.DB, interval, retention time.Durat
 			return
 		case <-t.C:
 		}
-		if p, err := prune(ctx, db, retention); err != nil && ctx.Err() == nil {
+		if _, err := prune(ctx, db, retention, expiry, log); err != nil && ctx.Err() == nil {
 			log.Warn("gc", "err", err)
-		} else if p.Rows > 0 {
-			log.Info("gc", "log_rows", p.Rows, "tombstones", p.Tombstones, "pruned_through", p.Through)
 		}
 	}
 }

@@ -102,6 +102,7 @@ func serveCommand() *ucli.Command {
 				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
 			foreignKeysFlag(),
 			retentionFlag(),
+			deviceExpiryFlag(),
 			&ucli.DurationFlag{Name: "gc-interval", Value: time.Hour, Usage: "prune the log this often (trigsync gc); 0: never", EnvVars: env("gc-interval")},
 			&ucli.StringFlag{Name: "cpu-profile", Usage: "write a Go CPU profile of the whole run to `FILE` (go tool pprof reads it)", EnvVars: env("cpu-profile")},
 		),
@@ -178,7 +179,10 @@ func serveCommand() *ucli.Command {
 			go func() { loop.Run(loopCtx); close(loopDone) }()
 			if every := c.Duration("gc-interval"); every > 0 {
 				gcDone := make(chan struct{})
-				go func() { pruneEvery(loopCtx, db, every, c.Duration("retention"), log); close(gcDone) }()
+				go func() {
+					pruneEvery(loopCtx, db, every, c.Duration("retention"), c.Duration("device-expiry"), log)
+					close(gcDone)
+				}()
 				defer func() { <-gcDone }()
 			}
 			defer func() { stopLoop(); <-loopDone }()

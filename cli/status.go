@@ -56,6 +56,7 @@ func statusCommand() *ucli.Command {
 		ArgsUsage: "DB",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "print the stable JSON document of docs/CLI.md", EnvVars: env("json")},
+			deviceExpiryFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			db, path, err := installedArg(c, false)
@@ -94,6 +95,7 @@ func statusCommand() *ucli.Command {
 				if s.Peers, err = peers.List(c.Context, tx, time.Now()); err != nil {
 					return err
 				}
+				peers.MarkExpired(s.Peers, time.Now(), c.Duration("device-expiry"))
 				if s.Changelog.PrunedThrough, err = applier.PrunedThrough(c.Context, tx); err != nil {
 					return err
 				}
@@ -165,6 +167,9 @@ func printStatus(c *ucli.Context, s Status) error {
 		last := "never"
 		if p.LastSuccess != nil {
 			last = p.LastSuccess.Local().Format(time.DateTime)
+		}
+		if p.Expired {
+			last += " (expired: it no longer holds back log GC)"
 		}
 		fmt.Fprintf(w, "  %s\tpulled through %d, acknowledged through %d, %d pending, lag %s, last success %s\n",
 			name, p.PulledSeq, p.AckedSeq, p.Pending, time.Duration(p.Lag*float64(time.Second)).Round(time.Millisecond), last)

@@ -29,12 +29,17 @@ func syncCommand() *ucli.Command {
 			"the URL of a node running trigsync serve. Both end up with each other's\n" +
 			"changes, merged by per-column last-write-wins (docs/MERGE.md). Prints one\n" +
 			"line: sent, received, conflicts, held (and dropped, when a migration dropped cells\n" +
-			"of older changes). Exits 0 only when both directions completed.",
+			"of older changes). Exits 0 only when both directions completed.\n\n" +
+			"A node away past a serve peer's log horizon (the peer pruned changes it\n" +
+			"lacks) pushes its own changes first, then rebuilds from the peer's snapshot,\n" +
+			"keeping the old file as DB.pre-rebuild-TIME; --no-rebuild exits 3 instead.",
 		Flags: append(append(append([]ucli.Flag{
 			&ucli.StringFlag{Name: "peer", Usage: "the peer: a database `FILE` or an http(s):// URL", Required: true, EnvVars: env("peer")},
 			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
 				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
 			foreignKeysFlag(),
+			&ucli.BoolFlag{Name: "no-rebuild", EnvVars: env("no-rebuild"),
+				Usage: "when the peer pruned history this node lacks, exit 3 (re-clone needed) rather than rebuild from its snapshot"},
 		}, tokenFlags()...), tlsClientFlags()...), lockFlag()),
 		Action: func(c *ucli.Context) error {
 			if c.NArg() == 1 { // otherwise installedArg says what is wrong
@@ -84,7 +89,12 @@ func syncRemote(c *ucli.Context, db *sqlx.DB, path, peerURL string, opts applier
 	if err != nil {
 		return err
 	}
-	s, err := shipper.SyncRemote(c.Context, db, peer, opts)
+	var s shipper.Summary
+	if c.Bool("no-rebuild") {
+		s, err = shipper.SyncRemote(c.Context, db, peer, opts)
+	} else {
+		s, err = shipper.SyncRemoteRebuild(c.Context, db, path, peer, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("sync %s with %s: %w", path, peerURL, err)
 	}
@@ -94,13 +104,17 @@ func syncRemote(c *ucli.Context, db *sqlx.DB, path, peerURL string, opts applier
 // printSummary writes the one line sync prints: what the peer applied,
 // what this node applied, and what either set aside; then, when a
 // migration dropped some, the changes made on an older schema that lost
-// cells or were dropped.
+// cells or were dropped; then what a rebuild did, when there was one.
 func printSummary(w io.Writer, s shipper.Summary) error {
 	dropped := ""
 	if n := s.Sent.Dropped + s.Received.Dropped; n > 0 {
 		dropped = fmt.Sprintf(", dropped %d", n)
 	}
-	_, err := fmt.Fprintf(w, "sent %d, received %d, conflicts %d, held %d%s\n",
-		s.Sent.Applied, s.Received.Applied, s.Sent.Conflicts+s.Received.Conflicts, s.Sent.Held+s.Received.Held, dropped)
+	rebuilt := ""
+	if s.Rebuilt != nil {
+		rebuilt = "; " + s.Rebuilt.String()
+	}
+	_, err := fmt.Fprintf(w, "sent %d, received %d, conflicts %d, held %d%s%s\n",
+		s.Sent.Applied, s.Received.Applied, s.Sent.Conflicts+s.Received.Conflicts, s.Sent.Held+s.Received.Held, dropped, rebuilt)
 	return err
 }

@@ -53,8 +53,9 @@ func TestCloneWhileWriting(t *testing.T) {
 
 // TestRecloneNeeded: after the hub pruned history every known peer
 // acknowledged, a copy made before those changes, which lacks them, is
-// refused with "re-clone needed" (exit 3) instead of diverging in
-// silence; a fresh clone works.
+// refused with "re-clone needed" (exit 3, sync --no-rebuild) instead of
+// diverging in silence, or rebuilds from the hub's snapshot (sync); a
+// fresh clone works.
 func TestRecloneNeeded(t *testing.T) {
 	dir := t.TempDir()
 	hub, device, stale, fresh := filepath.Join(dir, "hub.db"), filepath.Join(dir, "device.db"),
@@ -76,9 +77,13 @@ func TestRecloneNeeded(t *testing.T) {
 	if out := trigsync(t, "gc", "--retention", "0s", hub); !strings.HasPrefix(out, "pruned 3 log rows and 1 tombstones") {
 		t.Fatalf("gc: %q", out)
 	}
-	r := run(t, env, binary, "sync", stale, "--peer", url)
+	r := run(t, env, binary, "sync", stale, "--peer", url, "--no-rebuild")
 	if r.code != 3 || !strings.Contains(r.stderr, "re-clone needed") || !strings.Contains(r.stderr, "trigsync clone") {
 		t.Fatalf("stale copy: exit %d: %s", r.code, r.stderr)
+	}
+	// Without --no-rebuild, it rebuilds from the hub's snapshot.
+	if r := run(t, env, binary, "sync", stale, "--peer", url); r.code != 0 || !strings.Contains(r.stdout, "rebuilt from the peer's snapshot") {
+		t.Fatalf("stale copy, rebuilding: exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := run(t, env, binary, "sync", device, "--peer", url); r.code != 0 {
 		t.Fatalf("a device that has everything: %s", r.stderr)
@@ -87,7 +92,7 @@ func TestRecloneNeeded(t *testing.T) {
 		t.Fatalf("clone after gc: %s", r.stderr)
 	}
 	dump := `SELECT * FROM note ORDER BY id`
-	if dh, dd, df := shell(t, hub, dump), shell(t, device, dump), shell(t, fresh, dump); dh != dd || dh != df || dh != "2|after the copy\n3|the last\n" {
-		t.Fatalf("hub %q, device %q, fresh %q", dh, dd, df)
+	if dh, dd, df, ds := shell(t, hub, dump), shell(t, device, dump), shell(t, fresh, dump), shell(t, stale, dump); dh != dd || dh != df || dh != ds || dh != "2|after the copy\n3|the last\n" {
+		t.Fatalf("hub %q, device %q, fresh %q, stale %q", dh, dd, df, ds)
 	}
 }

@@ -7,7 +7,9 @@ package peers
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,6 +29,7 @@ type Peer struct {
 	LastSuccess *time.Time `json:"last_success,omitempty"`  // the last complete exchange
 	LastError   string     `json:"last_error,omitempty"`    // the last failure, if after LastSuccess
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"` // when it happened
+	Expired     bool       `json:"expired,omitempty"`       // it no longer holds back log GC (MarkExpired)
 }
 
 // ref returns the node reference of id, adding it when new.
@@ -52,6 +55,23 @@ func Acked(ctx context.Context, x sqlx.ExtContext, peer string, seq int64) error
 		ON CONFLICT (node) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq)`, r, seq)
 	if err != nil {
 		return fmt.Errorf("record what peer %s acknowledged: %w", peer, err)
+	}
+	return nil
+}
+
+// Pulled records, in the transaction of a pull request peer made, that it
+// holds this node's log through acked and was seen at time at (its
+// last_success): a device that dials in is seen only through its requests.
+func Pulled(ctx context.Context, x sqlx.ExtContext, peer string, acked int64, at time.Time) error {
+	r, err := ref(ctx, x, peer)
+	if err != nil {
+		return err
+	}
+	_, err = x.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, acked_seq, last_success) VALUES (?, ?, ?)
+		ON CONFLICT (node) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq),
+			last_success = max(ifnull(last_success, 0), excluded.last_success)`, r, acked, at.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("record the pull of peer %s: %w", peer, err)
 	}
 	return nil
 }
@@ -126,14 +146,41 @@ func List(ctx context.Context, q sqlx.QueryerContext, now time.Time) ([]Peer, er
 	return out, nil
 }
 
-// MinAcked is the log seq every known peer acknowledged: 0 when no peer
-// is known, since then nobody has anything yet.
-func MinAcked(ctx context.Context, q sqlx.QueryerContext) (int64, error) {
-	var seq sql.NullInt64
-	if err := sqlx.GetContext(ctx, q, &seq, `SELECT min(acked_seq) FROM _trigsync_peers`); err != nil {
-		return 0, fmt.Errorf("read peers' acknowledgements: %w", err)
+// Expired reports whether a peer last seen at seen (nil: never recorded)
+// no longer holds back log GC at time now: it dials in (no url: a device,
+// seen through its own requests), it was seen, and longer than expiry ago.
+// A peer this node dials never expires: it is held until forgotten
+// (trigsync gc --forget). expiry 0 disables expiry.
+func Expired(url string, seen *time.Time, now time.Time, expiry time.Duration) bool {
+	return expiry > 0 && url == "" && seen != nil && seen.Before(now.Add(-expiry))
+}
+
+// MarkExpired sets Expired on the peers that Expired says so of.
+func MarkExpired(ps []Peer, now time.Time, expiry time.Duration) {
+	for i := range ps {
+		ps[i].Expired = Expired(ps[i].URL, ps[i].LastSuccess, now, expiry)
 	}
-	return seq.Int64, nil
+}
+
+// Horizon is the log seq every known peer acknowledged, leaving out the
+// peers expired at time now (Expired): 0 when no peer counts, since then
+// nobody has anything yet. expired counts the peers left out.
+func Horizon(ctx context.Context, q sqlx.QueryerContext, now time.Time, expiry time.Duration) (seq, expired int64, err error) {
+	var h struct {
+		Seq     sql.NullInt64 `db:"seq"`
+		Expired int64         `db:"expired"`
+	}
+	cutoff := int64(math.MinInt64) // expiry 0: nobody is expired
+	if expiry > 0 {
+		cutoff = now.Add(-expiry).UnixMilli()
+	}
+	// The rule of Expired, in SQL: one pass over the peers.
+	err = sqlx.GetContext(ctx, q, &h, `SELECT min(acked_seq) FILTER (WHERE NOT gone) AS seq, count(*) FILTER (WHERE gone) AS expired
+		FROM (SELECT acked_seq, url IS NULL AND last_success IS NOT NULL AND last_success < ? AS gone FROM _trigsync_peers)`, cutoff)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read peers' acknowledgements: %w", err)
+	}
+	return h.Seq.Int64, h.Expired, nil
 }
 
 func millis(v sql.NullInt64) *time.Time {
@@ -172,14 +219,23 @@ func Forget(ctx context.Context, x sqlx.ExecerContext, peer string) (bool, error
 	return n > 0, nil
 }
 
-// AckedThrough returns how far peer acknowledged this node's log: -1 when
-// it never did.
-func AckedThrough(ctx context.Context, q sqlx.QueryerContext, peer string) (int64, error) {
-	var seq int64
-	err := sqlx.GetContext(ctx, q, &seq, `SELECT ifnull((SELECT p.acked_seq FROM _trigsync_peers p
-		JOIN _trigsync_nodes n ON n.ref = p.node WHERE n.node_id = ?), -1)`, peer)
-	if err != nil {
-		return 0, fmt.Errorf("read what peer %s acknowledged: %w", peer, err)
+// Contact returns how far peer acknowledged this node's log (-1: never)
+// and when it was last seen (the zero time: never).
+func Contact(ctx context.Context, q sqlx.QueryerContext, peer string) (acked int64, seen time.Time, err error) {
+	var row struct {
+		Acked int64         `db:"acked_seq"`
+		Seen  sql.NullInt64 `db:"last_success"`
 	}
-	return seq, nil
+	err = sqlx.GetContext(ctx, q, &row, `SELECT p.acked_seq, p.last_success FROM _trigsync_peers p
+		JOIN _trigsync_nodes n ON n.ref = p.node WHERE n.node_id = ?`, peer)
+	if errors.Is(err, sql.ErrNoRows) {
+		return -1, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("read what peer %s acknowledged: %w", peer, err)
+	}
+	if row.Seen.Valid {
+		seen = time.UnixMilli(row.Seen.Int64)
+	}
+	return row.Acked, seen, nil
 }

@@ -72,7 +72,7 @@ type Server struct {
 	nodeID atomic.Pointer[string] // a heal of a restore changes it
 	token  [32]byte
 	drift  triggers.DriftCache
-	gzips  sync.Pool // of *gzip.Writer
+	gzips  sync.Pool    // of *gzip.Writer
 	seen   devices.Seen // devices seen, not written yet (KeepSeen)
 }
 
@@ -176,9 +176,9 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Stamp what was written since, and record that the caller committed
-	// this log through acked, unless another writer holds the lock (then
-	// a later pull does both), or neither is needed (then the pull only
-	// reads).
+	// this log through acked and was seen now (log GC expires a device by
+	// it), unless another writer holds the lock (then a later pull does
+	// both), or none of it is needed (then the pull only reads).
 	err = s.prepare(r.Context(), peer, acked)
 	var ch shipper.Chunk
 	if err == nil {
@@ -202,28 +202,34 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, ch)
 }
 
+// seenEvery is how stale a peer's last contact may be recorded: a pull
+// that changes nothing else writes it no more often.
+const seenEvery = time.Minute
+
 // prepare stamps and integrates the log, and records that peer committed
-// it through acked (when ≥ 0), in one write transaction: when either is
-// needed, and unless another writer holds the lock.
+// it through acked (when ≥ 0) and was seen now, in one write transaction:
+// when any of it is needed, and unless another writer holds the lock.
 func (s *Server) prepare(ctx context.Context, peer string, acked int64) error {
 	ready, err := shipper.Prepared(ctx, s.cfg.DB)
 	if err != nil {
 		return err
 	}
-	had := int64(-1)
+	now := time.Now()
 	if acked >= 0 {
-		if had, err = peers.AckedThrough(ctx, s.cfg.DB, peer); err != nil {
+		had, seen, err := peers.Contact(ctx, s.cfg.DB, peer)
+		if err != nil {
 			return err
 		}
+		ready = ready && acked <= had && now.Sub(seen) < seenEvery
 	}
-	if ready && acked <= had {
+	if ready {
 		return nil
 	}
 	_, err = shipper.PrepareWithin(ctx, s.cfg.DB, prepareWait, func(tx *sqlx.Tx) error {
 		if acked < 0 {
 			return nil
 		}
-		return peers.Acked(ctx, tx, peer, acked)
+		return peers.Pulled(ctx, tx, peer, acked, now)
 	})
 	return err
 }

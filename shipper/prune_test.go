@@ -21,7 +21,7 @@ func prune(t *testing.T, db *sqlx.DB, retention time.Duration) applier.Pruned {
 	t.Helper()
 	tx := db.MustBeginTx(t.Context(), nil)
 	defer tx.Rollback()
-	p, err := applier.Prune(t.Context(), tx, retention, time.Now())
+	p, err := applier.Prune(t.Context(), tx, retention, 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,5 +144,63 @@ func TestAcknowledgesOnlyWhatIsCommitted(t *testing.T) {
 	}
 	if n := count(t, a, `SELECT max(acked_seq) FROM _trigsync_peers`); n != 10 {
 		t.Fatalf("acknowledged seq %d after a full pull of 10", n)
+	}
+}
+
+// TestPruneDeviceExpiry: a device not seen for longer than the expiry no
+// longer holds back GC, one seen since does, and a peer this node dials
+// (a URL) never expires; the departed device, back, meets the pruned
+// history.
+func TestPruneDeviceExpiry(t *testing.T) {
+	hub, fresh, gone := node(t), node(t), node(t)
+	hub.MustExec(`INSERT INTO item VALUES ('1', 'apple', 1, NULL)`)
+	sync(t, hub, fresh)
+	sync(t, hub, gone)
+	sync(t, hub, gone) // the hub knows gone holds its log
+	held := int64(count(t, hub, `SELECT max(seq) FROM _trigsync_changelog`))
+	goneID, err := changelog.NodeID(t.Context(), gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// gone was last seen 40 days ago; the hub moves on with fresh.
+	hub.MustExec(`UPDATE _trigsync_peers SET last_success = ?
+		WHERE node = (SELECT ref FROM _trigsync_nodes WHERE node_id = ?)`, time.Now().Add(-40*24*time.Hour).UnixMilli(), goneID)
+	hub.MustExec(`INSERT INTO item VALUES ('2', 'pear', 2, NULL), ('3', 'plum', 3, NULL)`)
+	fresh.MustExec(`INSERT INTO item VALUES ('4', 'fig', 4, NULL)`)
+	sync(t, hub, fresh)
+	sync(t, hub, fresh)
+	pruneWith := func(expiry time.Duration) applier.Pruned {
+		t.Helper()
+		tx := hub.MustBeginTx(t.Context(), nil)
+		defer tx.Rollback()
+		p, err := applier.Prune(t.Context(), tx, 0, expiry, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := pruneWith(0); p.Through > held || p.Expired != 0 {
+		t.Fatalf("without expiry, pruned %+v past the departed device's %d", p, held)
+	}
+	// A peer this node dials is held however long it stays away.
+	hub.MustExec(`UPDATE _trigsync_peers SET url = 'http://127.0.0.1:1'
+		WHERE node = (SELECT ref FROM _trigsync_nodes WHERE node_id = ?)`, goneID)
+	if p := pruneWith(30 * 24 * time.Hour); p.Through > held || p.Expired != 0 {
+		t.Fatalf("pruned %+v past a dialled peer's %d", p, held)
+	}
+	hub.MustExec(`UPDATE _trigsync_peers SET url = NULL`)
+	last := int64(count(t, hub, `SELECT max(seq) FROM _trigsync_changelog`))
+	if p := pruneWith(30 * 24 * time.Hour); p.Through != last-1 || p.Expired != 1 {
+		t.Fatalf("with the device expired: pruned %+v, want through %d with 1 expired", p, last-1)
+	}
+	// Still known, shown as expired; back, it lacks the pruned history.
+	if n := count(t, hub, `SELECT count(*) FROM _trigsync_peers`); n != 2 {
+		t.Fatalf("%d peers known after GC", n)
+	}
+	if _, err := shipper.Sync(t.Context(), gone, hub, applier.Options{}); !errors.Is(err, shipper.ErrRecloneNeeded) {
+		t.Fatalf("the departed device synced past the horizon: %v", err)
 	}
 }

@@ -183,6 +183,12 @@ type PrunedError struct {
 	Vector  map[string]int64 `json:"pruned"`
 }
 
+// silent wraps an error for errors.As without adding to the message.
+type silent struct{ err error }
+
+func (s silent) Error() string { return "" }
+func (s silent) Unwrap() error { return s.err }
+
 func (e *PrunedError) Error() string {
 	return fmt.Sprintf("the log is pruned through seq %d", e.Through)
 }
@@ -424,6 +430,7 @@ func pull(ctx context.Context, dst *sqlx.DB, src Source, limit int, opts applier
 // Summary counts what a sync moved.
 type Summary struct {
 	Sent, Received applier.Result
+	Rebuilt        *Rebuilt // what a rebuild did, when the sync made one (SyncRemoteRebuild)
 }
 
 // Sync pulls both ways between two databases.
@@ -442,16 +449,55 @@ func Sync(ctx context.Context, local, peer *sqlx.DB, opts applier.Options) (Summ
 // SyncRemote pushes to a node running serve, then pulls from it, and
 // records the outcome for status and metrics.
 func SyncRemote(ctx context.Context, local *sqlx.DB, peer *Remote, opts applier.Options) (Summary, error) {
+	return syncRemote(ctx, local, "", peer, opts)
+}
+
+// rebuildRounds bounds the pushes a SyncRemoteRebuild makes while the
+// application keeps writing between its push and its rebuild.
+const rebuildRounds = 3
+
+// SyncRemoteRebuild is SyncRemote for the node whose database file is
+// path, which recovers by itself when its pull meets history the peer
+// pruned that it lacks (it was away past the peer's log horizon): its
+// push having sent every change it made, it rebuilds from the peer's
+// snapshot (Rebuild), keeping the old file beside it, and pulls what was
+// written since. Nothing it holds is discarded: a failed push fails the
+// sync before anything is rebuilt, and a change written after the push
+// is pushed in another round (at most rebuildRounds) before the rebuild.
+func SyncRemoteRebuild(ctx context.Context, local *sqlx.DB, path string, peer *Remote, opts applier.Options) (Summary, error) {
+	return syncRemote(ctx, local, path, peer, opts)
+}
+
+func syncRemote(ctx context.Context, local *sqlx.DB, path string, peer *Remote, opts applier.Options) (Summary, error) {
 	var s Summary
-	sent, err := peer.Push(ctx, local, DefaultChunkRows)
-	if err != nil {
-		return s, peer.record(ctx, local, fmt.Errorf("send: %w", err))
+	for round := 1; ; round++ {
+		sent, err := peer.Push(ctx, local, DefaultChunkRows)
+		if err != nil {
+			return s, peer.record(ctx, local, fmt.Errorf("send: %w", err))
+		}
+		s.Sent.Add(sent.Result)
+		s.Received, err = Pull(ctx, local, peer, DefaultChunkRows, opts)
+		var pruned *PrunedError
+		if err != nil && path != "" && errors.Is(err, ErrRecloneNeeded) && errors.As(err, &pruned) {
+			var r Rebuilt
+			r, err = Rebuild(ctx, local, path, peer, pruned.Through)
+			if errors.Is(err, ErrUnsent) && round < rebuildRounds {
+				continue // written since the push: push again
+			}
+			if err == nil {
+				r.Pushed = s.Sent.Applied
+				s.Rebuilt = &r
+				if opts.Logger != nil {
+					opts.Logger.Warn(r.String())
+				}
+				s.Received, err = Pull(ctx, local, peer, DefaultChunkRows, opts)
+			}
+		}
+		if err != nil {
+			return s, peer.record(ctx, local, fmt.Errorf("receive: %w", err))
+		}
+		return s, peer.record(ctx, local, nil)
 	}
-	s.Sent = sent.Result
-	if s.Received, err = Pull(ctx, local, peer, DefaultChunkRows, opts); err != nil {
-		return s, peer.record(ctx, local, fmt.Errorf("receive: %w", err))
-	}
-	return s, peer.record(ctx, local, nil)
 }
 
 // covers checks that the version vector of db (the node called who) has
@@ -466,8 +512,8 @@ func covers(ctx context.Context, db sqlx.QueryerContext, e *PrunedError, source,
 
 func lacks(have map[string]int64, e *PrunedError, source, who string) error {
 	if origin, had, needed := applier.Lacks(have, e.Vector); origin != "" {
-		return fmt.Errorf("%w: node %s pruned its log through seq %d, and %s lacks changes of node %s (it has them through seq %d, the pruned ones go to %d): make a new copy with trigsync clone",
-			ErrRecloneNeeded, source, e.Through, who, origin, had, needed)
+		return fmt.Errorf("%w: node %s pruned its log through seq %d, and %s lacks changes of node %s (it has them through seq %d, the pruned ones go to %d): make a new copy with trigsync clone%w",
+			ErrRecloneNeeded, source, e.Through, who, origin, had, needed, silent{e})
 	}
 	return nil
 }
