@@ -122,7 +122,7 @@ func devicesList(c *ucli.Context) error {
 		if d.Pending != nil {
 			pending, lag = fmt.Sprint(*d.Pending), (time.Duration(*d.Lag) * time.Second).String()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", d.Name, or(d.Node, "(unbound)"), d.Hub,
+		fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", d.Name, nodeOf(d.Device), d.Hub,
 			d.Created.Format(time.RFC3339), when(d.LastSeen), or(strings.ReplaceAll(d.Version, "\t", " "), "-"),
 			when(d.Revoked), pending, lag, d.Conflicts)
 	}
@@ -159,4 +159,15 @@ func when(t *time.Time) string {
 		return "-"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// nodeOf is how devices list shows the node a credential is bound to.
+func nodeOf(d devices.Device) string {
+	switch {
+	case d.Node == "":
+		return "(unbound)"
+	case d.Released:
+		return d.Node + " (released: binds to its next new node id)"
+	}
+	return d.Node
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -51,7 +52,14 @@ type Device struct {
 	Revoked  *time.Time `json:"revoked_at,omitempty"`
 	LastSeen *time.Time `json:"last_seen,omitempty"` // recorded at most once a minute
 	Version  string     `json:"version,omitempty"`   // the client's User-Agent when last seen
+	// Released: the device fetched a snapshot, to rebuild under a new node
+	// id; Node is the one it was bound to, and the next request binds the
+	// credential to its new id (Release).
+	Released bool `json:"released,omitempty"`
 }
+
+// released marks, in the node column, a credential Release let go.
+const released = "released:"
 
 // row is a Device as stored.
 type row struct {
@@ -67,7 +75,8 @@ type row struct {
 const columns = `name, node, hub, created_at, revoked_at, last_seen, version`
 
 func (r row) device() Device {
-	return Device{Name: r.Name, Node: r.Node.String, Hub: r.Hub, Created: time.UnixMilli(r.Created).UTC(),
+	node, rel := strings.CutPrefix(r.Node.String, released)
+	return Device{Name: r.Name, Node: node, Released: rel, Hub: r.Hub, Created: time.UnixMilli(r.Created).UTC(),
 		Revoked: millis(r.Revoked), LastSeen: millis(r.LastSeen), Version: r.Version.String}
 }
 
@@ -143,9 +152,14 @@ func Any(ctx context.Context, q sqlx.QueryerContext) (bool, error) {
 
 // Bind binds the credential name, when it is bound to no node yet, to
 // node, and returns the node it is bound to: node, or the one an earlier
-// request bound it to.
+// request bound it to. A released credential binds only to a node id this
+// node has never seen (a rebuilt device's new one), so that a device
+// cannot take over another's id; otherwise the answer is "released:" and
+// its old id.
 func Bind(ctx context.Context, x sqlx.ExtContext, name, node string) (string, error) {
-	if _, err := x.ExecContext(ctx, `UPDATE `+Table+` SET node = ? WHERE name = ? AND node IS NULL`, node, name); err != nil {
+	if _, err := x.ExecContext(ctx, `UPDATE `+Table+` SET node = ?1 WHERE name = ?2 AND (node IS NULL
+		OR (substr(node, 1, length(?3)) = ?3 AND NOT EXISTS (SELECT 1 FROM _trigsync_nodes WHERE node_id = ?1)))`,
+		node, name, released); err != nil {
 		return "", fmt.Errorf("bind device %s to node %s: %w", name, node, err)
 	}
 	var bound sql.NullString
@@ -157,6 +171,18 @@ func Bind(ctx context.Context, x sqlx.ExtContext, name, node string) (string, er
 		return "", fmt.Errorf("bind device %s to node %s: %w", name, node, err)
 	}
 	return bound.String, nil
+}
+
+// Release lets the credential name, bound to a node, bind again to a new
+// node id: its device fetched a snapshot to rebuild from (a clone, or a
+// rebuild after it was away past the log horizon), which gives it one.
+func Release(ctx context.Context, x sqlx.ExecerContext, name string) error {
+	_, err := x.ExecContext(ctx, `UPDATE `+Table+` SET node = ? || node
+		WHERE name = ? AND node IS NOT NULL AND substr(node, 1, length(?)) <> ?`, released, name, released, released)
+	if err != nil {
+		return fmt.Errorf("release device %s: %w", name, err)
+	}
+	return nil
 }
 
 // Revoke revokes the credential name at now, and returns it. A credential

@@ -12,7 +12,8 @@ import (
 
 // TestDepartedDevice: a device that stays away while the hub expires it
 // and prunes its log past the device's cursor (gc --device-expiry while
-// serve runs) comes back with offline writes: a sync that cannot push
+// serve runs) comes back with offline writes (each device syncs with a
+// credential of its own): a sync that cannot push
 // (unreachable hub, refused token) changes nothing; then one sync pushes
 // its changes, rebuilds it from the hub's snapshot, says so, and keeps the
 // old file. Every row is on every node once.
@@ -22,9 +23,16 @@ func TestDepartedDevice(t *testing.T) {
 	const token = "s3cret"
 	url := startServe(t, hub, token, "--listen", "127.0.0.1:0", "--gc-interval", "0")
 	env := []string{"TRIGSYNC_TOKEN=" + token}
+	// The devices sync with credentials of their own, bound to their node
+	// ids: a's rebuild gives it a new one, which its credential then binds.
+	creds := map[string][]string{}
+	for _, db := range []string{a, b} {
+		tok := strings.TrimSpace(trigsync(t, "devices", "add", filepath.Base(db), hub))
+		creds[db] = []string{"TRIGSYNC_TOKEN=" + tok}
+	}
 	sync := func(db string) result {
 		t.Helper()
-		r := run(t, env, binary, "sync", db, "--peer", url)
+		r := run(t, creds[db], binary, "sync", db, "--peer", url)
 		if r.code != 0 {
 			t.Fatalf("sync %s: exit %d\n%s%s", filepath.Base(db), r.code, r.stdout, r.stderr)
 		}

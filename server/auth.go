@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/trigsync/trigsync/changelog"
@@ -144,7 +145,11 @@ func (s *Server) identify(r *http.Request) (Caller, error) {
 		return Caller{}, &authError{"revoked", fmt.Sprintf("the bearer token of device %q was revoked at %s", d.Name, d.Revoked.Format(time.RFC3339))}
 	}
 	s.seen.Note(d.Name, r.UserAgent(), time.Now())
-	return Caller{kind: device, Device: d.Name, Node: d.Node, Hub: d.Hub}, nil
+	c := Caller{kind: device, Device: d.Name, Node: d.Node, Hub: d.Hub}
+	if d.Released {
+		c.Node = "" // the next node id it names binds it
+	}
+	return c, nil
 }
 
 // bind checks that a request of node comes from the node the caller's
@@ -166,12 +171,25 @@ func (s *Server) bind(ctx context.Context, node string) error {
 		if bound == node {
 			s.cfg.Logger.Info("device credential bound", "device", c.Device, "node", node)
 		}
+		if old, rel := strings.CutPrefix(bound, "released:"); rel {
+			return &forbiddenError{fmt.Sprintf("device %q (node %s) fetched a snapshot to rebuild under a new node id; node %s is not new to this node", c.Device, old, node)}
+		}
 		c.Node = bound
 	}
 	if c.Node != node {
 		return &forbiddenError{fmt.Sprintf("device %q is bound to node %s; this request is of node %s", c.Device, c.Node, node)}
 	}
 	return nil
+}
+
+// release lets the calling device's credential bind to the new node id
+// the snapshot it fetches gives it (devices.Release).
+func (s *Server) release(ctx context.Context) error {
+	c := callerFrom(ctx)
+	if c.kind != device || c.Hub || c.Node == "" {
+		return nil
+	}
+	return devices.Release(ctx, s.cfg.DB, c.Device)
 }
 
 // FlushSeen writes when devices were last seen (devices.Seen.Flush).

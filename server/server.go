@@ -259,6 +259,10 @@ func (s *Server) cursor(w http.ResponseWriter, r *http.Request) {
 // all carry their stamps.
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := s.release(ctx); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
 	if err := shipper.Prepare(ctx, s.cfg.DB); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
