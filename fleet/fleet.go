@@ -47,9 +47,14 @@ type Config struct {
 	// TLS serves over HTTPS with a generated certificate; Resume keeps each
 	// device's TLS session between its syncs.
 	TLS, Resume bool
-	HubArgs     []string // more serve flags
-	Seed        uint64
-	Log         io.Writer // progress; nil: none
+	// After the schedule, device 0 syncs ProbeSyncs times more, one at a
+	// time, each time with ProbeUp rows of its own and ProbeDown new rows
+	// of the hub's to exchange: what one sync of that size costs a hub
+	// that knows every device (Report.Probe).
+	ProbeSyncs, ProbeUp, ProbeDown int
+	HubArgs                        []string // more serve flags
+	Seed                           uint64
+	Log                            io.Writer // progress; nil: none
 }
 
 // Round is what the syncs that started in one period cost.
@@ -57,7 +62,9 @@ type Round struct {
 	Syncs, Errors int
 	HubCPU        time.Duration // the hub's CPU time in the period
 	Latencies     []time.Duration
-	Up, Down      int // changes applied by the hub, by the devices
+	Up, Down      int   // changes applied by the hub, by the devices
+	Requests      int64 // of the probe syncs only (Report has the run's)
+	Bytes         int64
 	FirstErr      string
 }
 
@@ -70,7 +77,8 @@ type Report struct {
 	// Requests, Bytes (both ways, on the wire) and Dials (connections)
 	// of every sync of the run.
 	Requests, Bytes, Dials int64
-	Lost                   int // device rows missing on the hub at the end
+	Lost                   int   // device rows missing on the hub at the end
+	Probe                  Round // the probe syncs
 }
 
 // Run runs the generator and stops the hub.
@@ -236,6 +244,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	<-sampled
 	<-hubWriter
 	end := hubCPU()
+	if cfg.ProbeSyncs > 0 {
+		if rep.Probe, err = probe(ctx, cfg, ds[0], hubDB, url, clientTLS, hubCPU); err != nil {
+			return rep, err
+		}
+	}
 	for i := range rounds {
 		from, to := cpuAt[min(i, len(cpuAt)-1)], cpuAt[min(i+1, len(cpuAt)-1)]
 		if to == 0 || i+1 >= len(cpuAt) {
@@ -259,6 +272,43 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	return rep, ctx.Err()
+}
+
+// probe syncs d cfg.ProbeSyncs times, one at a time, each with
+// cfg.ProbeUp rows of its own and cfg.ProbeDown new rows of the hub's.
+func probe(ctx context.Context, cfg Config, d *device, hubDB, url string, clientTLS *tls.Config, hubCPU func() time.Duration) (Round, error) {
+	var r Round
+	db, err := sqlitedb.Open(ctx, hubDB)
+	if err != nil {
+		return r, err
+	}
+	defer db.Close()
+	var tr traffic
+	var cpu time.Duration
+	for i := range cfg.ProbeSyncs {
+		for j := range cfg.ProbeDown {
+			if _, err := db.ExecContext(ctx, `INSERT INTO settings(key, value, updated) VALUES (?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated`,
+				fmt.Sprintf("probe-%d", j), fmt.Sprint(i), time.Now().UnixMilli()); err != nil {
+				return r, err
+			}
+		}
+		before := hubCPU()
+		began := time.Now()
+		s, err := syncOnce(ctx, d, url, "", cfg.ProbeUp, &tr, clientTLS)
+		r.Latencies = append(r.Latencies, time.Since(began))
+		cpu += hubCPU() - before
+		r.Syncs++
+		r.Up += s.Sent.Applied
+		r.Down += s.Received.Applied
+		if err != nil {
+			r.Errors++
+			r.FirstErr = err.Error()
+		}
+	}
+	r.HubCPU = cpu
+	r.Requests, r.Bytes = tr.requests.Load(), tr.bytes.Load()
+	return r, nil
 }
 
 // writeHub is the hub's own application: HubChanges rows a period,
@@ -336,6 +386,14 @@ func (rep Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "per sync: %.2f requests, %.0f bytes, %.2f connections; hub RSS %.1f MB (peak %.1f MB); device rows missing on the hub: %d\n",
 			float64(rep.Requests)/float64(syncs), float64(rep.Bytes)/float64(syncs), float64(rep.Dials)/float64(syncs),
 			float64(rep.HubRSS)/(1<<20), float64(rep.HubPeak)/(1<<20), rep.Lost)
+	}
+	if p := rep.Probe; p.Syncs > 0 {
+		l := slices.Clone(p.Latencies)
+		slices.Sort(l)
+		fmt.Fprintf(w, "probe: %d syncs of %d up and %d down, one at a time: hub CPU %.2f ms/sync, p50 %s, max %s, %.2f requests and %.0f bytes per sync, %d errors (up %.1f, down %.1f per sync)\n",
+			p.Syncs, c.ProbeUp, c.ProbeDown, float64(p.HubCPU.Microseconds())/1e3/float64(p.Syncs), l[len(l)/2].Round(10*time.Microsecond),
+			l[len(l)-1].Round(10*time.Microsecond), float64(p.Requests)/float64(p.Syncs), float64(p.Bytes)/float64(p.Syncs), p.Errors,
+			float64(p.Up)/float64(p.Syncs), float64(p.Down)/float64(p.Syncs))
 	}
 	for i, r := range rep.Rounds {
 		if r.FirstErr != "" {

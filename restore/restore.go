@@ -339,3 +339,43 @@ func Known(ctx context.Context, q sqlx.QueryerContext, f changelog.Fork) (int64,
 	}
 	return k.Seq.Int64, hlc.Timestamp(k.HLC.Int64), nil
 }
+
+// Claim is what a node states of its own log for a peer to compare with
+// what the peer knows of it (Knowledge.Matches), so that the peer can
+// check in one request what Check would find.
+type Claim struct {
+	Pruned int64  `json:"pruned"` // the node's log is pruned through this seq
+	Log    Record `json:"log"`    // the row at the seq the node believes the peer read its log through (HLC 0: none)
+	Own    Record `json:"own"`    // its last own change at or before Log.Seq (Seq 0: none)
+}
+
+// ClaimAt states db's log at seq.
+func ClaimAt(ctx context.Context, q sqlx.QueryerContext, seq int64) (Claim, error) {
+	c := Claim{Log: Record{Seq: seq}}
+	var err error
+	if c.Pruned, err = prunedSeq(ctx, q); err != nil {
+		return c, err
+	}
+	r, err := logRow(ctx, q, seq)
+	if err != nil {
+		return c, err
+	}
+	c.Log.HLC = r.hlc
+	err = sqlx.GetContext(ctx, q, &c.Own, `SELECT seq, CASE WHEN typeof(hlc) = 'integer' THEN hlc ELSE 0 END AS hlc
+		FROM `+changelog.LogTable+` WHERE origin IS NULL AND seq <= ? ORDER BY seq DESC LIMIT 1`, seq)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("read the last own change through seq %d: %w", seq, err)
+	}
+	return c, nil
+}
+
+// Matches reports whether k, what a peer knows of a node, is what the
+// node's claim c states: then Check of k on that node passes, and the
+// node's log goes on from c.Log.Seq for the peer. Anything else takes an
+// exchange that checks (Check, and a heal when the node was restored).
+func (k Knowledge) Matches(c Claim) bool {
+	if k.LogSeq != c.Log.Seq || (k.LogSeq > c.Pruned && (c.Log.HLC == 0 || (k.LogHLC != 0 && k.LogHLC != c.Log.HLC))) {
+		return false
+	}
+	return k.OwnSeq <= c.Pruned || (k.OwnSeq == c.Own.Seq && (k.OwnHLC == 0 || k.OwnHLC == c.Own.HLC))
+}

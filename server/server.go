@@ -103,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/changes", s.pull)
 	mux.HandleFunc("GET /v1/cursor", s.cursor)
 	mux.HandleFunc("POST /v1/changes", s.push)
+	mux.HandleFunc("POST /v2/sync", s.exchange)
 	mux.HandleFunc("GET /v1/snapshot", s.snapshot)
 	mux.HandleFunc("GET /v1/restore", s.records)
 	mux.HandleFunc("POST /v1/restore", s.heal)

@@ -107,6 +107,7 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 			Error string `json:"error"`
 			PrunedError
 			Restored *RestoredError `json:"restored"`
+			Exchange string         `json:"exchange"`
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
@@ -114,6 +115,10 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 		}
 		if resp.StatusCode == http.StatusGone && e.Vector != nil {
 			return &e.PrunedError
+		}
+		if (resp.StatusCode == http.StatusConflict && e.Exchange == "v1") ||
+			(strings.HasPrefix(path, "/v2/") && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed)) {
+			return fmt.Errorf("%w: %s", errFullExchange, e.Error) // or a hub without it
 		}
 		if resp.StatusCode == http.StatusConflict && e.Restored != nil && changelog.ValidNodeID(e.Restored.Node) {
 			e.Restored.Reason = fmt.Sprintf("peer %s: %s", r.base, e.Error)

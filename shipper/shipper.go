@@ -469,6 +469,9 @@ func SyncRemoteRebuild(ctx context.Context, local *sqlx.DB, path string, peer *R
 }
 
 func syncRemote(ctx context.Context, local *sqlx.DB, path string, peer *Remote, opts applier.Options) (Summary, error) {
+	if s, done, err := peer.exchange(ctx, local, opts); done || err != nil {
+		return s, peer.record(ctx, local, err)
+	}
 	var s Summary
 	for round := 1; ; round++ {
 		sent, err := peer.Push(ctx, local, DefaultChunkRows)
