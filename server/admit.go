@@ -75,5 +75,5 @@ func (a *admission) refuse(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
 	w.WriteHeader(http.StatusServiceUnavailable)
 	json.NewEncoder(w).Encode(map[string]any{"overloaded": true,
-		"error": fmt.Sprintf("hub overloaded: %d requests in progress; retry after %d s", cap(a.slots), RetryAfter)})
+		"error": fmt.Sprintf("overloaded: %d requests in progress; retry after %d s", cap(a.slots), RetryAfter)})
 }

@@ -67,7 +67,7 @@ func TestOverloaded(t *testing.T) {
 		}
 	}
 	if code != http.StatusServiceUnavailable || header.Get("Retry-After") != "1" ||
-		!strings.Contains(answer, `"overloaded":true`) || !strings.Contains(answer, "hub overloaded") {
+		!strings.Contains(answer, `"overloaded":true`) || !strings.Contains(answer, "overloaded: 1 requests in progress") {
 		t.Fatalf("pull while the slot is held: %d %v %s", code, header, answer)
 	}
 	if refused.Load() < 1 {

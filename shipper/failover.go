@@ -1,0 +1,59 @@
+package shipper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/trigsync/trigsync/applier"
+)
+
+// SyncFirst exchanges changes (SyncRemote) with the first of peers, in
+// order, that completes both directions. A peer that fails is logged at
+// WARN and the next is tried. When ctx has a deadline, each peer's retries
+// stop at its share of the time left (divided evenly among the peers not
+// yet tried), so that a peer that is down leaves time for the others.
+// The summary adds up what every attempt moved; when every peer fails,
+// the error lists each peer's. An ended ctx stops it at once.
+func SyncFirst(ctx context.Context, local *sqlx.DB, peers []*Remote, opts applier.Options, log *slog.Logger) (Summary, error) {
+	var total Summary
+	var errs []error
+	for i, p := range peers {
+		pctx := ctx
+		if d, ok := ctx.Deadline(); ok && i < len(peers)-1 {
+			pctx = withRetryDeadline(ctx, time.Now().Add(time.Until(d)/time.Duration(len(peers)-i)))
+		}
+		s, err := SyncRemote(pctx, local, p, opts)
+		total.Sent.Add(s.Sent)
+		total.Received.Add(s.Received)
+		if err == nil || len(peers) == 1 {
+			return total, err // one peer: the caller names it
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p.URL(), err))
+		if ctx.Err() != nil {
+			break
+		}
+		if i < len(peers)-1 {
+			log.Warn("sync failed; trying the next peer", "peer", p.URL(), "next", peers[i+1].URL(), "err", err)
+		}
+	}
+	return total, fmt.Errorf("%d of %d peers tried, none completed:\n%w", len(errs), len(peers), errors.Join(errs...))
+}
+
+// Offset is how long a scheduled sync of node waits before it starts:
+// an offset in [0, within) that the node id decides, so that the nodes of
+// a fleet whose cron lines fire at the same moment come at different
+// moments, each at the same one every time. 0 when within ≤ 0.
+func Offset(node string, within time.Duration) time.Duration {
+	if within <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(node))
+	return time.Duration(h.Sum64() % uint64(within))
+}
