@@ -2,10 +2,10 @@ package shipper
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -13,11 +13,18 @@ import (
 	"github.com/trigsync/trigsync/applier"
 )
 
+// FailoverRetryWindow bounds how long SyncFirst retries a request to a
+// peer that is not the last: a hub that is down or overloaded costs at
+// most this much of each request before the next hub is tried.
+const FailoverRetryWindow = 5 * time.Second
+
 // SyncFirst exchanges changes (SyncRemote) with the first of peers, in
 // order, that completes both directions. A peer that fails is logged at
-// WARN and the next is tried. When ctx has a deadline, each peer's retries
-// stop at its share of the time left (divided evenly among the peers not
-// yet tried), so that a peer that is down leaves time for the others.
+// WARN and the next is tried. The retries of a request to a peer that is
+// not the last stop after FailoverRetryWindow and, when ctx has a
+// deadline, at the peer's share of the time left (divided evenly among
+// the peers not yet tried), so that a peer that is down leaves time for
+// the others; the last peer retries as a Remote does.
 // The summary adds up what every attempt moved; when every peer fails,
 // the error lists each peer's. An ended ctx stops it at once.
 func SyncFirst(ctx context.Context, local *sqlx.DB, peers []*Remote, opts applier.Options, log *slog.Logger) (Summary, error) {
@@ -25,8 +32,12 @@ func SyncFirst(ctx context.Context, local *sqlx.DB, peers []*Remote, opts applie
 	var errs []error
 	for i, p := range peers {
 		pctx := ctx
-		if d, ok := ctx.Deadline(); ok && i < len(peers)-1 {
-			pctx = withRetryDeadline(ctx, time.Now().Add(time.Until(d)/time.Duration(len(peers)-i)))
+		if i < len(peers)-1 {
+			var share time.Time
+			if d, ok := ctx.Deadline(); ok {
+				share = time.Now().Add(time.Until(d) / time.Duration(len(peers)-i))
+			}
+			pctx = withRetryBound(ctx, share, FailoverRetryWindow)
 		}
 		s, err := SyncRemote(pctx, local, p, opts)
 		total.Sent.Add(s.Sent)
@@ -42,8 +53,21 @@ func SyncFirst(ctx context.Context, local *sqlx.DB, peers []*Remote, opts applie
 			log.Warn("sync failed; trying the next peer", "peer", p.URL(), "next", peers[i+1].URL(), "err", err)
 		}
 	}
-	return total, fmt.Errorf("%d of %d peers tried, none completed:\n%w", len(errs), len(peers), errors.Join(errs...))
+	return total, fmt.Errorf("%d of %d peers tried, none completed: %w", len(errs), len(peers), peerErrors(errs))
 }
+
+// peerErrors are the failures of the peers a sync tried, on one line.
+type peerErrors []error
+
+func (e peerErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e peerErrors) Unwrap() []error { return e }
 
 // Offset is how long a scheduled sync of node waits before it starts:
 // an offset in [0, within) that the node id decides, so that the nodes of

@@ -130,8 +130,9 @@ func TestOverloadedGivesUp(t *testing.T) {
 }
 
 // TestSyncFirstFailsOver: a dead first peer costs at most its share of
-// the deadline, then the second takes the exchange; two live peers: the
-// first does; two dead ones: the error names both.
+// the deadline (or, without one, FailoverRetryWindow), then the second
+// takes the exchange; two live peers: the first does; two dead ones: the
+// error names both.
 func TestSyncFirstFailsOver(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -172,6 +173,16 @@ func TestSyncFirstFailsOver(t *testing.T) {
 	}
 	if count(hub1) != 1 || !strings.Contains(logged.String(), "trying the next peer") || !strings.Contains(logged.String(), dead) {
 		t.Fatalf("hub 1 has %d rows; logged:\n%s", count(hub1), logged.String())
+	}
+
+	// Without a deadline, a dead peer's retries end after
+	// FailoverRetryWindow.
+	start := time.Now()
+	if _, err := shipper.SyncFirst(t.Context(), dev, remotes(dead, hubs[0].URL), applier.Options{}, log); err != nil {
+		t.Fatalf("dead, then live, without a deadline: %v", err)
+	}
+	if took := time.Since(start); took < 2*time.Second/5 {
+		t.Fatalf("the dead peer was left after %s: no retry", took)
 	}
 
 	dev.MustExec(`INSERT INTO item VALUES ('2', 'from dev', 2, NULL)`)

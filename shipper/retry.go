@@ -41,20 +41,33 @@ type attempts struct {
 }
 
 type attemptsKey struct{}
-type retryDeadlineKey struct{}
+
+// retryBound bounds the retries of the requests made with a context.
+type retryBound struct {
+	until  time.Time     // no retry after this; zero: no such bound
+	window time.Duration // nor later than this after the request began
+}
+
+type retryBoundKey struct{}
 
 // withAttempts returns ctx carrying a new count of a request's attempts,
 // read by checkRetry.
 func withAttempts(ctx context.Context) (context.Context, *attempts) {
 	a := &attempts{start: time.Now()}
-	a.until, _ = ctx.Value(retryDeadlineKey{}).(time.Time)
+	if b, ok := ctx.Value(retryBoundKey{}).(retryBound); ok {
+		a.until = a.start.Add(b.window)
+		if !b.until.IsZero() && b.until.Before(a.until) {
+			a.until = b.until
+		}
+	}
 	return context.WithValue(ctx, attemptsKey{}, a), a
 }
 
-// withRetryDeadline returns ctx in which requests are not retried after
-// t (requests in progress go on to ctx's own deadline).
-func withRetryDeadline(ctx context.Context, t time.Time) context.Context {
-	return context.WithValue(ctx, retryDeadlineKey{}, t)
+// withRetryBound returns ctx in which requests are not retried after
+// until, nor later than window after each began (requests in progress go
+// on to ctx's own deadline).
+func withRetryBound(ctx context.Context, until time.Time, window time.Duration) context.Context {
+	return context.WithValue(ctx, retryBoundKey{}, retryBound{until, window})
 }
 
 // allows reports whether a retry at t is within the deadlines.
