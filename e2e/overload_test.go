@@ -132,9 +132,9 @@ func TestServeOverloaded(t *testing.T) {
 }
 
 // TestSyncFailover: sync tries its --peer URLs in order: past a dead one
-// (logged, naming it) to a live hub; of two live hubs, the first; with
-// every peer dead it exits 1 naming each. A file among URLs is a usage
-// error.
+// (logged, naming it) to a live hub; of two live hubs, the first (after
+// a --jitter wait logged at debug, stdout still the one line); with every
+// peer dead it exits 1 naming each. A file among URLs is a usage error.
 func TestSyncFailover(t *testing.T) {
 	nodes := newReplicas(t, noteTable, "hub1", "hub2", "device")
 	hub1, hub2, dev := nodes[0], nodes[1], nodes[2]
@@ -153,8 +153,9 @@ func TestSyncFailover(t *testing.T) {
 	}
 
 	shell(t, dev, `INSERT INTO note VALUES ('2', 'two', 2)`)
-	r = run(t, env, binary, "sync", dev, "--peer", live2, "--peer", live1)
-	if r.code != 0 || r.stdout != "sent 2, received 0, conflicts 0, held 0\n" || strings.Contains(r.stderr, "next peer") {
+	r = run(t, append(env, "TRIGSYNC_LOG_LEVEL=debug"), binary, "sync", dev, "--peer", live2, "--peer", live1, "--jitter", "2s")
+	if r.code != 0 || r.stdout != "sent 2, received 0, conflicts 0, held 0\n" || strings.Contains(r.stderr, "next peer") ||
+		!strings.Contains(r.stderr, "--jitter") {
 		t.Fatalf("live, live: exit %d, %q\n%s", r.code, r.stdout, r.stderr)
 	}
 	if n1, n2 := noteCount(t, hub1), noteCount(t, hub2); n1 != 1 || n2 != 2 {
@@ -286,6 +287,8 @@ func TestThreeHubsFailover(t *testing.T) {
 	// round after the kill.
 	if n := failovers.Load(); n < 2 {
 		t.Errorf("%d syncs failed over", n)
+	} else {
+		t.Logf("%d syncs failed over", n)
 	}
 	perOrigin := checkEachChangeOnce(t, nodes...)
 	for _, dev := range devs {

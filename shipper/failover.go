@@ -14,8 +14,9 @@ import (
 )
 
 // FailoverRetryWindow bounds how long SyncFirst retries a request to a
-// peer that is not the last: a hub that is down or overloaded costs at
-// most this much of each request before the next hub is tried.
+// peer that is not the last, and Loop any request: a hub that is down or
+// overloaded costs at most this much of each request before the next hub
+// is tried.
 const FailoverRetryWindow = 5 * time.Second
 
 // SyncFirst exchanges changes (SyncRemote) with the first of peers, in
