@@ -32,8 +32,8 @@ import (
 // backoff and jitter on connection failures and 5xx answers (at most
 // FailureRetries times), and after a 503 with Retry-After (an overloaded
 // peer) no sooner than it says, up to OverloadRetries times; every wait
-// has a random part. Retries stop at ctx's deadline (SyncFirst gives each
-// peer a share of it).
+// has a random part. Retries stop at ctx's deadline; SyncFirst and Loop
+// bound them further (FailoverRetryWindow).
 type Remote struct {
 	base  string
 	token string
