@@ -105,6 +105,8 @@ func serveCommand() *ucli.Command {
 			deviceExpiryFlag(),
 			&ucli.DurationFlag{Name: "gc-interval", Value: time.Hour, Usage: "prune the log this often (trigsync gc); 0: never", EnvVars: env("gc-interval")},
 			&ucli.StringFlag{Name: "cpu-profile", Usage: "write a Go CPU profile of the whole run to `FILE` (go tool pprof reads it)", EnvVars: env("cpu-profile")},
+			&ucli.IntFlag{Name: "max-concurrent", Usage: "answer at most `N` requests that read or write the database at once, others 503 with Retry-After; 0: 4 × the CPUs Go uses",
+				EnvVars: env("max-concurrent")},
 		),
 		Action: func(c *ucli.Context) error {
 			if path := c.String("cpu-profile"); path != "" {
@@ -122,6 +124,9 @@ func serveCommand() *ucli.Command {
 			serverTLS, err := serverTLS(c)
 			if err != nil {
 				return err
+			}
+			if c.Int("max-concurrent") < 0 {
+				return usageError("--max-concurrent %d: want 0 (the default) or more", c.Int("max-concurrent"))
 			}
 			db, path, err := installedArg(c, true)
 			if err != nil {
@@ -147,6 +152,7 @@ func serveCommand() *ucli.Command {
 			}
 			m := metrics.New(db, log)
 			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log, Metrics: m.Handler(), Observe: m.Observe,
+				MaxConcurrent: c.Int("max-concurrent"), Overloaded: m.Overloaded,
 				SnapshotDir: filepath.Dir(path),
 				Apply:       applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys"), Logger: log}})
 			if err != nil {

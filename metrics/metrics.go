@@ -39,6 +39,7 @@ type Metrics struct {
 	held      prometheus.Counter
 	dropped   prometheus.Counter
 	errors    *prometheus.CounterVec
+	overload  prometheus.Counter
 }
 
 // New returns the metrics of the node db holds.
@@ -60,11 +61,13 @@ func New(db *sqlx.DB, log *slog.Logger) *Metrics {
 			Help: "Changes made on an older schema version that lost cells of a dropped column, or all of a dropped table's change (docs/MIGRATIONS.md)."}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trigsync_errors_total",
 			Help: "Failed exchanges, by operation."}, []string{"op"}),
+		overload: prometheus.NewCounter(prometheus.CounterOpts{Name: "trigsync_overloaded_total",
+			Help: "Requests refused with 503 because the node had as many in progress as it takes (serve --max-concurrent)."}),
 	}
 	for _, op := range []string{Pull, Push, Serve, Received} {
 		m.errors.WithLabelValues(op)
 	}
-	m.reg.MustRegister(m.applied, m.sent, m.conflicts, m.held, m.dropped, m.errors,
+	m.reg.MustRegister(m.applied, m.sent, m.conflicts, m.held, m.dropped, m.errors, m.overload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{db: db, log: log})
 	return m
@@ -85,6 +88,9 @@ func (m *Metrics) Observe(op string, res applier.Result, err error) {
 	m.held.Add(float64(res.Held))
 	m.dropped.Add(float64(res.Dropped))
 }
+
+// Overloaded counts one request refused with 503 (server.Config.Overloaded).
+func (m *Metrics) Overloaded() { m.overload.Inc() }
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

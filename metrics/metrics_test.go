@@ -34,6 +34,8 @@ func TestScrape(t *testing.T) {
 	m.Observe(metrics.Pull, applier.Result{Applied: 5, Conflicts: 1, Held: 2}, nil)
 	m.Observe(metrics.Push, applier.Result{Applied: 7}, nil)
 	m.Observe(metrics.Push, applier.Result{}, errors.New("connection refused"))
+	m.Overloaded()
+	m.Overloaded()
 
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
@@ -50,6 +52,7 @@ func TestScrape(t *testing.T) {
 		"trigsync_held_changes_total 2",
 		`trigsync_errors_total{op="push"} 1`,
 		`trigsync_errors_total{op="pull"} 0`,
+		"trigsync_overloaded_total 2",
 		`trigsync_peer_pending_changes{peer="` + peer + `"} 2`,
 		`trigsync_peer_lag_seconds{peer="` + peer + `"}`,
 		`trigsync_open_conflicts{kind="held"} 0`,

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,13 @@ type Config struct {
 	// Observe, when not nil, is told the outcome of every push received
 	// ("received") and every failed pull ("serve").
 	Observe func(op string, res applier.Result, err error)
+	// MaxConcurrent bounds the requests in progress on the routes that
+	// read or write the database (all but /v1/health and /metrics); a
+	// request beyond waits up to QueueWait, then gets 503 with
+	// Retry-After. 0: 4 × GOMAXPROCS.
+	MaxConcurrent int
+	// Overloaded, when not nil, is told of every request refused with 503.
+	Overloaded func()
 }
 
 // Server is the HTTP face of one node.
@@ -74,6 +82,7 @@ type Server struct {
 	drift  triggers.DriftCache
 	gzips  sync.Pool    // of *gzip.Writer
 	seen   devices.Seen // devices seen, not written yet (KeepSeen)
+	admit  *admission
 }
 
 // New returns a server for the node cfg.DB holds.
@@ -88,7 +97,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Observe == nil {
 		cfg.Observe = func(string, applier.Result, error) {}
 	}
-	s := &Server{cfg: cfg, token: sha256.Sum256([]byte(cfg.Token))}
+	if cfg.MaxConcurrent < 0 {
+		return nil, fmt.Errorf("max concurrent requests %d: want 0 (the default) or more", cfg.MaxConcurrent)
+	}
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = 4 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.Overloaded == nil {
+		cfg.Overloaded = func() {}
+	}
+	s := &Server{cfg: cfg, token: sha256.Sum256([]byte(cfg.Token)), admit: newAdmission(cfg.MaxConcurrent, cfg.Overloaded)}
 	s.nodeID.Store(&id)
 	return s, nil
 }
@@ -100,17 +118,22 @@ func (s *Server) ApplyOptions() applier.Options { return s.cfg.Apply }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", s.health)
-	mux.HandleFunc("GET /v1/changes", s.pull)
-	mux.HandleFunc("GET /v1/cursor", s.cursor)
-	mux.HandleFunc("POST /v1/changes", s.push)
-	mux.HandleFunc("POST /v2/sync", s.exchange)
-	mux.HandleFunc("GET /v1/snapshot", s.snapshot)
-	mux.HandleFunc("GET /v1/restore", s.records)
-	mux.HandleFunc("POST /v1/restore", s.heal)
-	mux.HandleFunc("GET /v1/verify/tables", s.verifyTables)
-	mux.HandleFunc("POST /v1/verify/split", s.verifySplit)
-	mux.HandleFunc("POST /v1/verify/digests", s.verifyDigests)
-	mux.HandleFunc("POST /v1/verify/rows", s.verifyRows)
+	// The rest read or write the database: they take turns.
+	for route, h := range map[string]http.HandlerFunc{
+		"GET /v1/changes":         s.pull,
+		"GET /v1/cursor":          s.cursor,
+		"POST /v1/changes":        s.push,
+		"POST /v2/sync":           s.exchange,
+		"GET /v1/snapshot":        s.snapshot,
+		"GET /v1/restore":         s.records,
+		"POST /v1/restore":        s.heal,
+		"GET /v1/verify/tables":   s.verifyTables,
+		"POST /v1/verify/split":   s.verifySplit,
+		"POST /v1/verify/digests": s.verifyDigests,
+		"POST /v1/verify/rows":    s.verifyRows,
+	} {
+		mux.HandleFunc(route, s.admit.admit(h))
+	}
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
 	}

@@ -195,4 +195,3 @@ func ownChanges(ctx context.Context, local *sqlx.DB, head ExchangeHead, hub stri
 	}
 	return buf.Bytes(), true, nil
 }
-

@@ -27,8 +27,11 @@ type Loop struct {
 }
 
 // Run works until ctx ends. A failed exchange with one peer is logged and
-// tried again at the next turn; it does not stop the others.
+// tried again at the next turn; it does not stop the others. A request to
+// a peer that is down or overloaded is retried for at most
+// FailoverRetryWindow, so that it holds up the other peers no longer.
 func (l *Loop) Run(ctx context.Context) {
+	ctx = withRetryBound(ctx, time.Time{}, FailoverRetryWindow)
 	poll, pull := l.Poll, l.Pull
 	if poll == 0 {
 		poll = 25 * time.Millisecond

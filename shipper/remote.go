@@ -29,7 +29,11 @@ import (
 
 // Remote is a peer reached over HTTP (docs/PROTOCOL.md): a Source to pull
 // from and a destination to push to. Requests are retried with exponential
-// backoff and jitter on connection failures and 5xx answers.
+// backoff and jitter on connection failures and 5xx answers (at most
+// FailureRetries times), and after a 503 with Retry-After (an overloaded
+// peer) no sooner than it says, up to OverloadRetries times; every wait
+// has a random part. Retries stop at ctx's deadline; SyncFirst and Loop
+// bound them further (FailoverRetryWindow).
 type Remote struct {
 	base  string
 	token string
@@ -60,8 +64,9 @@ func NewRemote(base string, cfg RemoteConfig) (*Remote, error) {
 		return nil, fmt.Errorf("peer %q: want an http:// or https:// URL", base)
 	}
 	hc := retryablehttp.NewClient()
-	hc.RetryMax = 5
-	hc.RetryWaitMin, hc.RetryWaitMax = 200*time.Millisecond, 5*time.Second
+	hc.RetryMax = FailureRetries + OverloadRetries // each kind is counted on its own by checkRetry
+	hc.RetryWaitMin, hc.RetryWaitMax = retryWaitMin, retryWaitMax
+	hc.CheckRetry, hc.Backoff = checkRetry, backoff
 	hc.HTTPClient.Timeout = 10 * time.Minute
 	if cfg.Transport != nil {
 		hc.HTTPClient.Transport = cfg.Transport
@@ -82,6 +87,7 @@ func NewRemote(base string, cfg RemoteConfig) (*Remote, error) {
 // do sends a request; body, when not nil, makes the body again for every
 // attempt. A 2xx answer is decoded into out.
 func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp.ReaderFunc, out any) error {
+	ctx, tries := withAttempts(ctx)
 	var raw any
 	if body != nil {
 		raw = body
@@ -99,7 +105,7 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, r.base+path, err)
+		return tries.gaveUp(fmt.Errorf("%s %s: %w", method, r.base+path, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -127,7 +133,7 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 		if resp.StatusCode == http.StatusConflict {
 			return fmt.Errorf("%w: %s %s: %s: %s", ErrPeerRefused, method, r.base+path, resp.Status, e.Error)
 		}
-		return fmt.Errorf("%s %s: %s: %s", method, r.base+path, resp.Status, e.Error)
+		return tries.gaveUp(fmt.Errorf("%s %s: %s: %s", method, r.base+path, resp.Status, e.Error))
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("%s %s: decode the answer: %w", method, path, err)
@@ -308,6 +314,7 @@ func (r *Remote) URL() string { return r.base }
 // returns its size. size, when not nil, is told the size the peer
 // announced before the copy starts.
 func (r *Remote) Snapshot(ctx context.Context, w io.Writer, size func(int64)) (int64, error) {
+	ctx, tries := withAttempts(ctx)
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, r.base+"/v1/snapshot", nil)
 	if err != nil {
 		return 0, err
@@ -317,12 +324,12 @@ func (r *Remote) Snapshot(ctx context.Context, w io.Writer, size func(int64)) (i
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("snapshot from %s: %w", r.base, err)
+		return 0, tries.gaveUp(fmt.Errorf("snapshot from %s: %w", r.base, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return 0, fmt.Errorf("snapshot from %s: %s: %s", r.base, resp.Status, strings.TrimSpace(string(b)))
+		return 0, tries.gaveUp(fmt.Errorf("snapshot from %s: %s: %s", r.base, resp.Status, strings.TrimSpace(string(b))))
 	}
 	announced, _ := strconv.ParseInt(resp.Header.Get(SnapshotSizeHeader), 10, 64)
 	if size != nil {
