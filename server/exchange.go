@@ -64,6 +64,17 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 			k.LogSeq, k.OwnSeq, head.Claim.Log.Seq, head.Claim.Own.Seq))
 		return
 	}
+	// A cursor behind pruned history: v1 decides whether the caller lacks
+	// any of it (and then rebuilds), before anything is applied.
+	pruned, err := applier.PrunedThrough(ctx, s.cfg.DB)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	if head.Knows.LogSeq < pruned {
+		s.fullExchange(w, r, fmt.Sprintf("the caller's cursor %d is behind the log pruned through seq %d", head.Knows.LogSeq, pruned))
+		return
+	}
 	if err := s.drift.Check(ctx, s.cfg.DB); err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, triggers.ErrSchemaDrift) {
@@ -85,9 +96,9 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		ans.Chunk, err = shipper.ReadChunk(ctx, s.cfg.DB, peer, after, min(head.Limit, MaxPullRows))
 	}
-	var pruned *shipper.PrunedError
-	if errors.As(err, &pruned) {
-		s.fullExchange(w, r, fmt.Sprintf("%v: the caller's cursor %d is behind it", pruned, after))
+	var gone *shipper.PrunedError
+	if errors.As(err, &gone) { // pruned since the check: applied pushes stay, the caller pushes nothing twice
+		s.fullExchange(w, r, fmt.Sprintf("%v: the caller's cursor %d is behind it", gone, after))
 		return
 	}
 	if err == nil {

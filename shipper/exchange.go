@@ -85,7 +85,8 @@ func (r *Remote) exchange(ctx context.Context, local *sqlx.DB, opts applier.Opti
 	}
 	var ans ExchangeAnswer
 	err = r.do(ctx, http.MethodPost, "/v2/sync", func() (io.Reader, error) { return bytes.NewReader(body), nil }, &ans)
-	if errors.Is(err, errFullExchange) {
+	var restored *RestoredError
+	if errors.Is(err, errFullExchange) || errors.As(err, &restored) { // v1 checks and heals
 		r.log.Debug("exchange: the full exchange follows", "peer", r.base, "why", err)
 		return s, false, nil
 	}

@@ -45,6 +45,9 @@ func SyncFirst(ctx context.Context, local *sqlx.DB, path string, peers []*Remote
 		s, err := syncRemote(pctx, local, path, p, opts)
 		total.Sent.Add(s.Sent)
 		total.Received.Add(s.Received)
+		if s.Rebuilt != nil {
+			total.Rebuilt = s.Rebuilt
+		}
 		if err == nil || len(peers) == 1 {
 			return total, err // one peer: the caller names it
 		}
