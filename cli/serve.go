@@ -152,7 +152,7 @@ func serveCommand() *ucli.Command {
 			}
 			m := metrics.New(db, log)
 			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log, Metrics: m.Handler(), Observe: m.Observe,
-				MaxConcurrent: c.Int("max-concurrent"), Overloaded: m.Overloaded,
+				MaxConcurrent: c.Int("max-concurrent"), Overloaded: m.Overloaded, Served: m.Served, Rejected: m.Rejected, Lag: m.Lag,
 				SnapshotDir: filepath.Dir(path),
 				Apply:       applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys"), Logger: log}})
 			if err != nil {

@@ -1,8 +1,10 @@
 // Package metrics exposes a node's replication figures to Prometheus:
-// counters of what was applied, sent, set aside and what failed, and, read
-// from the database at each scrape, what every peer still lacks and how
-// far behind it is. It holds no global state: each Metrics has its own
-// registry.
+// counters of what was applied, sent, set aside and what failed, request
+// durations and the lag of what peers receive, and, read from the
+// database at each scrape, what each peer this node dials still lacks and
+// how many devices dial in. No series has a label per device, so a scrape
+// of a hub costs the same at 10 and 10,000 devices. It holds no global
+// state: each Metrics has its own registry.
 package metrics
 
 import (
@@ -39,6 +41,9 @@ type Metrics struct {
 	held      prometheus.Counter
 	dropped   prometheus.Counter
 	errors    *prometheus.CounterVec
+	served    *prometheus.HistogramVec
+	lag       prometheus.Histogram
+	rejected  *prometheus.CounterVec
 	overload  prometheus.Counter
 }
 
@@ -64,10 +69,20 @@ func New(db *sqlx.DB, log *slog.Logger) *Metrics {
 		overload: prometheus.NewCounter(prometheus.CounterOpts{Name: "trigsync_overloaded_total",
 			Help: "Requests refused with 503 because the node had as many in progress as it takes (serve --max-concurrent)."}),
 	}
+	m.served = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "trigsync_request_duration_seconds",
+		Help:    "Requests to the routes that read or write the database, by route: POST /v2/sync is a device's whole sync.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"route"})
+	m.lag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "trigsync_sync_lag_seconds",
+		Help:    "For each read of the log that sent a peer changes, the age of the oldest of them.",
+		Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400}})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trigsync_rejected_total",
+		Help: "Requests refused: unauthorized (401: no, a wrong or a revoked token), forbidden (403: a credential bound to another node, another origin's change)."}, []string{"reason"})
+	m.rejected.WithLabelValues("unauthorized")
+	m.rejected.WithLabelValues("forbidden")
 	for _, op := range []string{Pull, Push, Serve, Received} {
 		m.errors.WithLabelValues(op)
 	}
-	m.reg.MustRegister(m.applied, m.sent, m.conflicts, m.held, m.dropped, m.errors, m.overload,
+	m.reg.MustRegister(m.applied, m.sent, m.conflicts, m.held, m.dropped, m.errors, m.served, m.lag, m.rejected, m.overload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{db: db, log: log})
 	return m
@@ -92,6 +107,23 @@ func (m *Metrics) Observe(op string, res applier.Result, err error) {
 // Overloaded counts one request refused with 503 (server.Config.Overloaded).
 func (m *Metrics) Overloaded() { m.overload.Inc() }
 
+// Served records a request to route (server.Config.Served).
+func (m *Metrics) Served(route string, _ int, took time.Duration) {
+	m.served.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// Rejected counts a request refused with 401 or 403 (server.Config.Rejected).
+func (m *Metrics) Rejected(status int) {
+	reason := "forbidden"
+	if status == http.StatusUnauthorized {
+		reason = "unauthorized"
+	}
+	m.rejected.WithLabelValues(reason).Inc()
+}
+
+// Lag records the age of the oldest change a read sent (server.Config.Lag).
+func (m *Metrics) Lag(d time.Duration) { m.lag.Observe(d.Seconds()) }
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
@@ -99,7 +131,11 @@ func (m *Metrics) Handler() http.Handler {
 
 var (
 	pendingDesc = prometheus.NewDesc("trigsync_peer_pending_changes",
-		"Changes in this node's log the peer has not acknowledged.", []string{"peer"}, nil)
+		"Changes in this node's log the peer (one this node dials) has not acknowledged.", []string{"peer"}, nil)
+	peersDesc = prometheus.NewDesc("trigsync_peers",
+		"Peers known: dialed (this node dials them: hubs, --peer) or dial-in (devices).", []string{"kind"}, nil)
+	seenDesc = prometheus.NewDesc("trigsync_peers_seen",
+		"Dial-in peers (devices) seen in the window.", []string{"window"}, nil)
 	lagDesc = prometheus.NewDesc("trigsync_peer_lag_seconds",
 		"Age of the oldest change the peer has not acknowledged; 0 when it has everything.", []string{"peer"}, nil)
 	successDesc = prometheus.NewDesc("trigsync_peer_last_success_timestamp_seconds",
@@ -117,7 +153,7 @@ type dbCollector struct {
 }
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{pendingDesc, lagDesc, successDesc, openDesc, lastSeqDesc} {
+	for _, d := range []*prometheus.Desc{pendingDesc, lagDesc, successDesc, openDesc, lastSeqDesc, peersDesc, seenDesc} {
 		ch <- d
 	}
 }
@@ -131,11 +167,20 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	defer tx.Rollback()
-	ps, err := peers.List(ctx, tx, time.Now())
+	now := time.Now()
+	ps, err := peers.Dialed(ctx, tx, now)
 	if err != nil {
 		c.log.Warn("metrics", "err", err)
 		return
 	}
+	known, seen, err := peers.DialIn(ctx, tx, now.Add(-time.Hour))
+	if err != nil {
+		c.log.Warn("metrics", "err", err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(peersDesc, prometheus.GaugeValue, float64(len(ps)), "dialed")
+	ch <- prometheus.MustNewConstMetric(peersDesc, prometheus.GaugeValue, float64(known), "dial-in")
+	ch <- prometheus.MustNewConstMetric(seenDesc, prometheus.GaugeValue, float64(seen), "1h")
 	for _, p := range ps {
 		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(p.Pending), p.NodeID)
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, p.Lag, p.NodeID)

@@ -106,6 +106,31 @@ func Failed(ctx context.Context, x sqlx.ExecerContext, url string, cause error, 
 // List returns every known peer, ordered by node id, with its pending
 // changes and lag as of now.
 func List(ctx context.Context, q sqlx.QueryerContext, now time.Time) ([]Peer, error) {
+	return list(ctx, q, now, "")
+}
+
+// Dialed is List of the peers this node dials (those with a URL): other
+// hubs, serve's --peer; not the devices that dial in, however many.
+func Dialed(ctx context.Context, q sqlx.QueryerContext, now time.Time) ([]Peer, error) {
+	return list(ctx, q, now, " WHERE p.url IS NOT NULL")
+}
+
+// DialIn counts the peers that dial in to this node (devices: no URL),
+// and those of them seen since the time since.
+func DialIn(ctx context.Context, q sqlx.QueryerContext, since time.Time) (known, seen int64, err error) {
+	var n struct {
+		Known int64 `db:"known"`
+		Seen  int64 `db:"seen"`
+	}
+	err = sqlx.GetContext(ctx, q, &n, `SELECT count(*) AS known, ifnull(sum(last_success >= ?), 0) AS seen
+		FROM _trigsync_peers WHERE url IS NULL`, since.UnixMilli())
+	if err != nil {
+		return 0, 0, fmt.Errorf("count the peers that dial in: %w", err)
+	}
+	return n.Known, n.Seen, nil
+}
+
+func list(ctx context.Context, q sqlx.QueryerContext, now time.Time, where string) ([]Peer, error) {
 	var rows []struct {
 		Ref         int64          `db:"node"`
 		NodeID      string         `db:"node_id"`
@@ -118,7 +143,7 @@ func List(ctx context.Context, q sqlx.QueryerContext, now time.Time) ([]Peer, er
 	}
 	err := sqlx.SelectContext(ctx, q, &rows, `SELECT p.node, n.node_id, p.url, p.pulled_seq, p.acked_seq,
 		p.last_success, p.last_error, p.last_error_at
-		FROM _trigsync_peers p JOIN _trigsync_nodes n ON n.ref = p.node ORDER BY n.node_id`)
+		FROM _trigsync_peers p JOIN _trigsync_nodes n ON n.ref = p.node`+where+` ORDER BY n.node_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
 	}

@@ -112,6 +112,7 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
+	s.lag(ans.Chunk)
 	s.reply(w, r, ans)
 }
 

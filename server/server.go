@@ -72,6 +72,16 @@ type Config struct {
 	MaxConcurrent int
 	// Overloaded, when not nil, is told of every request refused with 503.
 	Overloaded func()
+	// Served, when not nil, is told how long each request to a route that
+	// reads or writes the database took, and its status.
+	Served func(route string, status int, took time.Duration)
+	// Rejected, when not nil, is told of every request refused with 401 or
+	// 403 (a token, a credential bound to another node, a foreign origin).
+	Rejected func(status int)
+	// Lag, when not nil, is told, for each read of the log that sends a
+	// peer changes, the age of the oldest of them: how long it waited for
+	// the peer.
+	Lag func(time.Duration)
 }
 
 // Server is the HTTP face of one node.
@@ -132,7 +142,7 @@ func (s *Server) Handler() http.Handler {
 		"POST /v1/verify/digests": s.verifyDigests,
 		"POST /v1/verify/rows":    s.verifyRows,
 	} {
-		mux.HandleFunc(route, s.admit.admit(h))
+		mux.HandleFunc(route, s.timed(route, s.admit.admit(h)))
 	}
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
@@ -223,8 +233,44 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
+	s.lag(ch)
 	s.reply(w, r, ch)
 }
+
+// lag tells cfg.Lag the age of the oldest change ch sends.
+func (s *Server) lag(ch shipper.Chunk) {
+	if len(ch.Changes) > 0 && s.cfg.Lag != nil {
+		s.cfg.Lag(time.Since(ch.Changes[0].HLC.Time()))
+	}
+}
+
+// timed tells cfg.Served how long each request to route took.
+func (s *Server) timed(route string, h http.HandlerFunc) http.HandlerFunc {
+	if s.cfg.Served == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		began := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h(sw, r)
+		s.cfg.Served(route, sw.status, time.Since(began))
+	}
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection (push sets
+// read deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // seenEvery is how stale a peer's last contact may be recorded: a pull
 // that changes nothing else writes it no more often.
@@ -526,6 +572,9 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any) {
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
+	if (code == http.StatusUnauthorized || code == http.StatusForbidden) && s.cfg.Rejected != nil {
+		s.cfg.Rejected(code)
+	}
 	level := slog.LevelWarn
 	if code >= 500 {
 		level = slog.LevelError
