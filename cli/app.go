@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	ucli "github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/apptriggers"
@@ -145,8 +146,11 @@ func takesValue(flags []ucli.Flag, arg string) bool {
 	for _, f := range flags {
 		for _, n := range f.Names() {
 			if n == name {
-				_, isBool := f.(*ucli.BoolFlag)
-				return !isBool
+				switch f.(type) {
+				case *ucli.BoolFlag, *altsrc.BoolFlag:
+					return false
+				}
+				return true
 			}
 		}
 	}

@@ -90,24 +90,26 @@ func cpuProfile(path string) (stop func(), err error) {
 const seenEvery = 10 * time.Second
 
 func serveCommand() *ucli.Command {
+	flags, readConfig := configurable(append(append(tokenFlags(), tlsServerFlags()...),
+		&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:7480", Usage: "listen on `ADDR`", EnvVars: env("listen")},
+		&ucli.StringSliceFlag{Name: "peer", Usage: "push to and pull from the node at `URL` (repeatable)", EnvVars: env("peer")},
+		&ucli.DurationFlag{Name: "pull-interval", Value: 5 * time.Second, Usage: "pull from peers this often", EnvVars: env("pull-interval")},
+		&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
+			Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
+		foreignKeysFlag(),
+		retentionFlag(),
+		deviceExpiryFlag(),
+		&ucli.DurationFlag{Name: "gc-interval", Value: time.Hour, Usage: "prune the log this often (trigsync gc); 0: never", EnvVars: env("gc-interval")},
+		&ucli.StringFlag{Name: "cpu-profile", Usage: "write a Go CPU profile of the whole run to `FILE` (go tool pprof reads it)", EnvVars: env("cpu-profile")},
+		&ucli.IntFlag{Name: "max-concurrent", Usage: "answer at most `N` requests that read or write the database at once, others 503 with Retry-After; 0: 4 × the CPUs Go uses",
+			EnvVars: env("max-concurrent")},
+	))
 	return &ucli.Command{
 		Name:      "serve",
 		Usage:     "answer peers over HTTP: serve this node's changes and apply theirs (docs/PROTOCOL.md)",
 		ArgsUsage: "DB",
-		Flags: append(append(tokenFlags(), tlsServerFlags()...),
-			&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:7480", Usage: "listen on `ADDR`", EnvVars: env("listen")},
-			&ucli.StringSliceFlag{Name: "peer", Usage: "push to and pull from the node at `URL` (repeatable)", EnvVars: env("peer")},
-			&ucli.DurationFlag{Name: "pull-interval", Value: 5 * time.Second, Usage: "pull from peers this often", EnvVars: env("pull-interval")},
-			&ucli.DurationFlag{Name: "max-clock-skew", Value: applier.DefaultMaxClockSkew,
-				Usage: "hold changes stamped further than this ahead of the local clock", EnvVars: env("max-clock-skew")},
-			foreignKeysFlag(),
-			retentionFlag(),
-			deviceExpiryFlag(),
-			&ucli.DurationFlag{Name: "gc-interval", Value: time.Hour, Usage: "prune the log this often (trigsync gc); 0: never", EnvVars: env("gc-interval")},
-			&ucli.StringFlag{Name: "cpu-profile", Usage: "write a Go CPU profile of the whole run to `FILE` (go tool pprof reads it)", EnvVars: env("cpu-profile")},
-			&ucli.IntFlag{Name: "max-concurrent", Usage: "answer at most `N` requests that read or write the database at once, others 503 with Retry-After; 0: 4 × the CPUs Go uses",
-				EnvVars: env("max-concurrent")},
-		),
+		Flags:     flags,
+		Before:    readConfig,
 		Action: func(c *ucli.Context) error {
 			if path := c.String("cpu-profile"); path != "" {
 				stop, err := cpuProfile(path)
