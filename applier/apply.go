@@ -2,6 +2,7 @@ package applier
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +72,9 @@ type Options struct {
 	// refused for one waits until the rest of its batch applied (its parent
 	// may come later in the batch) before it is set aside.
 	ForeignKeys bool
+	// Schema, when not nil, keeps the schema read between applies (a
+	// server applying many small pushes).
+	Schema *schema.Cache
 }
 
 // Apply merges a batch from a peer in one transaction: readers see all of
@@ -192,8 +196,10 @@ type applier struct {
 	local    string
 	descs    map[string]changelog.Description // active, by lower-case table name
 	tables   map[string]schema.Table          // by lower-case name
-	hwm      map[int64]int64                  // origin reference → greatest origin seq applied
+	schema   *schema.Cache                    // Options.Schema
+	hwm      map[int64]int64                  // origin reference → greatest origin seq applied (read by seen)
 	hwmHLC   map[int64]hlc.Timestamp          // origin reference → the stamp of that change
+	moved    map[int64]bool                   // the entries of hwm finish writes
 	inserts  map[string]insertText            // by table: the SQL of the last insert's columns
 	heldFrom map[string]bool                  // origins with a change held here
 	maxHLC   hlc.Timestamp
@@ -230,8 +236,8 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	if err != nil {
 		return nil, err
 	}
-	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), hwm: map[int64]int64{}, hwmHLC: map[int64]hlc.Timestamp{},
-		inserts: map[string]insertText{}, heldFrom: map[string]bool{}}
+	a := &applier{tx: tx, st: st, log: changelog.NewAppender(st.q), hwm: map[int64]int64{}, hwmHLC: map[int64]hlc.Timestamp{}, moved: map[int64]bool{},
+		inserts: map[string]insertText{}, heldFrom: map[string]bool{}, schema: opts.Schema}
 	if a.local, err = changelog.NodeID(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -243,17 +249,6 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	}
 	if a.forks, err = changelog.Forks(ctx, tx); err != nil {
 		return nil, err
-	}
-	var vv []struct {
-		Node int64         `db:"node"`
-		Seq  int64         `db:"seq"`
-		HLC  hlc.Timestamp `db:"hlc"`
-	}
-	if err := tx.SelectContext(ctx, &vv, `SELECT node, seq, ifnull(hlc, 0) AS hlc FROM _trigsync_origins`); err != nil {
-		return nil, fmt.Errorf("read version vector: %w", err)
-	}
-	for _, o := range vv {
-		a.hwm[o.Node], a.hwmHLC[o.Node] = o.Seq, o.HLC
 	}
 	if err := tx.GetContext(ctx, &a.open, `SELECT EXISTS (SELECT 1 FROM _trigsync_conflicts WHERE resolved IS NULL)`); err != nil {
 		return nil, fmt.Errorf("look for open conflicts: %w", err)
@@ -302,11 +297,15 @@ func (a *applier) apply(ctx context.Context, c changelog.Change, res *Result) er
 	if err != nil {
 		return err
 	}
-	if c.OriginSeq <= a.hwm[origin] {
+	seen, err := a.seen(ctx, origin)
+	if err != nil {
+		return err
+	}
+	if c.OriginSeq <= seen {
 		res.Duplicates++
 		return nil
 	}
-	a.hwm[origin], a.hwmHLC[origin] = c.OriginSeq, c.HLC
+	a.hwm[origin], a.hwmHLC[origin], a.moved[origin] = c.OriginSeq, c.HLC, true
 	if c.Op == changelog.Schema {
 		return a.applyMigration(ctx, c, res)
 	}
@@ -409,7 +408,11 @@ func (a *applier) applyFork(ctx context.Context, c changelog.Change, origin int6
 		if err != nil {
 			return err
 		}
-		if a.hwm[node] >= f.Seq {
+		seen, err := a.seen(ctx, node)
+		if err != nil {
+			return err
+		}
+		if seen >= f.Seq {
 			if _, err := a.log.Flush(ctx); err != nil { // Known reads the log
 				return err
 			}
@@ -417,7 +420,7 @@ func (a *applier) applyFork(ctx context.Context, c changelog.Change, origin int6
 			if err != nil {
 				return err
 			}
-			a.hwm[node], a.hwmHLC[node] = max(seq, f.Seq-1), stamp
+			a.hwm[node], a.hwmHLC[node], a.moved[node] = max(seq, f.Seq-1), stamp, true
 		}
 	}
 	res.Applied++
@@ -863,12 +866,31 @@ func (a *applier) setAside(ctx context.Context, kind string, c changelog.Change,
 	return nil
 }
 
-// finish stores the version vector and the peer's progress, applies the
+// seen returns the greatest origin seq of origin's changes this node
+// holds (its version vector's entry), read as needed: a hub that knows
+// thousands of devices does not read them all for each push.
+func (a *applier) seen(ctx context.Context, origin int64) (int64, error) {
+	if seq, ok := a.hwm[origin]; ok {
+		return seq, nil
+	}
+	var o struct {
+		Seq int64         `db:"seq"`
+		HLC hlc.Timestamp `db:"hlc"`
+	}
+	err := a.tx.GetContext(ctx, &o, `SELECT seq, ifnull(hlc, 0) AS hlc FROM _trigsync_origins WHERE node = ?`, origin)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read version vector: %w", err)
+	}
+	a.hwm[origin], a.hwmHLC[origin] = o.Seq, o.HLC
+	return o.Seq, nil
+}
+
+// finish stores the version vector's entries that moved and the peer's progress, applies the
 // HLC receive rule, and ends echo suppression.
 func (a *applier) finish(ctx context.Context, b Batch) error {
-	for node, seq := range a.hwm {
+	for node := range a.moved {
 		if _, err := a.tx.ExecContext(ctx, `INSERT OR REPLACE INTO _trigsync_origins(node, seq, hlc) VALUES (?, ?, ?)`,
-			node, seq, int64(a.hwmHLC[node])); err != nil {
+			node, a.hwm[node], int64(a.hwmHLC[node])); err != nil {
 			return fmt.Errorf("store version vector: %w", err)
 		}
 	}

@@ -267,7 +267,7 @@ func (a *applier) loadSchema(ctx context.Context) error {
 	for name, d := range active {
 		a.descs[strings.ToLower(name)] = d
 	}
-	tables, err := schema.Tables(ctx, a.tx)
+	tables, err := a.schema.Tables(ctx, a.tx)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/devices"
 	"github.com/trigsync/trigsync/metrics"
+	"github.com/trigsync/trigsync/schema"
 	"github.com/trigsync/trigsync/server"
 	"github.com/trigsync/trigsync/shipper"
 )
@@ -156,7 +157,7 @@ func serveCommand() *ucli.Command {
 			srv, err := server.New(c.Context, server.Config{DB: db, Token: tok, Logger: log, Metrics: m.Handler(), Observe: m.Observe,
 				MaxConcurrent: c.Int("max-concurrent"), Overloaded: m.Overloaded, Served: m.Served, Rejected: m.Rejected, Lag: m.Lag,
 				SnapshotDir: filepath.Dir(path),
-				Apply:       applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys"), Logger: log}})
+				Apply:       applier.Options{MaxClockSkew: c.Duration("max-clock-skew"), ForeignKeys: c.Bool("foreign-keys"), Logger: log, Schema: &schema.Cache{}}})
 			if err != nil {
 				return err
 			}

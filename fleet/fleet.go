@@ -245,7 +245,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	<-hubWriter
 	end := hubCPU()
 	if cfg.ProbeSyncs > 0 {
-		if rep.Probe, err = probe(ctx, cfg, ds[0], hubDB, url, clientTLS, hubCPU); err != nil {
+		if rep.Probe, err = probe(ctx, cfg, ds[0], ds[len(ds)-1], hubDB, url, clientTLS, hubCPU); err != nil {
 			return rep, err
 		}
 	}
@@ -276,7 +276,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 // probe syncs d cfg.ProbeSyncs times, one at a time, each with
 // cfg.ProbeUp rows of its own and cfg.ProbeDown new rows of the hub's.
-func probe(ctx context.Context, cfg Config, d *device, hubDB, url string, clientTLS *tls.Config, hubCPU func() time.Duration) (Round, error) {
+// Another device's sync (not measured) first integrates the hub's rows
+// into its log, as in a fleet, where one batch of the hub's rows is
+// integrated once and read by every device.
+func probe(ctx context.Context, cfg Config, d, other *device, hubDB, url string, clientTLS *tls.Config, hubCPU func() time.Duration) (Round, error) {
 	var r Round
 	db, err := sqlitedb.Open(ctx, hubDB)
 	if err != nil {
@@ -290,6 +293,11 @@ func probe(ctx context.Context, cfg Config, d *device, hubDB, url string, client
 			if _, err := db.ExecContext(ctx, `INSERT INTO settings(key, value, updated) VALUES (?, ?, ?)
 				ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated`,
 				fmt.Sprintf("probe-%d", j), fmt.Sprint(i), time.Now().UnixMilli()); err != nil {
+				return r, err
+			}
+		}
+		if d != other {
+			if _, err := syncOnce(ctx, other, url, "", 0, &traffic{}, clientTLS); err != nil {
 				return r, err
 			}
 		}

@@ -5,7 +5,9 @@ package schema
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
+	"sync"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -182,4 +184,64 @@ func columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]Column
 // Quote returns name as a double-quoted SQL identifier.
 func Quote(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// Fingerprint is a hash of the whole schema (every row of sqlite_schema):
+// two reads give the same one only when the schema is the same, within a
+// transaction that changed it and rolled back, or in a file restored from
+// a copy, as anywhere.
+func Fingerprint(ctx context.Context, q sqlx.QueryerContext) (uint64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT type, name, tbl_name, ifnull(sql, '') FROM sqlite_schema ORDER BY rowid`)
+	if err != nil {
+		return 0, fmt.Errorf("read the schema: %w", err)
+	}
+	defer rows.Close()
+	h := fnv.New64a()
+	for rows.Next() {
+		var typ, name, tbl, sql string
+		if err := rows.Scan(&typ, &name, &tbl, &sql); err != nil {
+			return 0, fmt.Errorf("read the schema: %w", err)
+		}
+		for _, s := range []string{typ, name, tbl, sql} {
+			h.Write([]byte(s))
+			h.Write([]byte{0})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read the schema: %w", err)
+	}
+	return h.Sum64(), nil
+}
+
+// Cache keeps what Tables read for one schema (Fingerprint): a node
+// applying many small pushes reads its schema's columns once per change of
+// it. The zero value is ready; a nil *Cache reads every time. The tables
+// it returns are shared: callers do not change them.
+type Cache struct {
+	mu     sync.Mutex
+	print  uint64
+	tables []Table
+}
+
+// Tables is the package's Tables, from the cache while the schema is the
+// one read last.
+func (c *Cache) Tables(ctx context.Context, q sqlx.QueryerContext) ([]Table, error) {
+	if c == nil {
+		return Tables(ctx, q)
+	}
+	print, err := Fingerprint(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tables != nil && c.print == print {
+		return c.tables, nil
+	}
+	tables, err := Tables(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.print, c.tables = print, tables
+	return tables, nil
 }

@@ -5,6 +5,7 @@ package sqlitedb
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -49,6 +50,18 @@ func Create(ctx context.Context, path string) (*sqlx.DB, error) {
 	return open(ctx, path, "rwc")
 }
 
+// openCaching opens dsn through modernc.org/sqlite with connections that
+// keep their prepared statements (conn).
+func openCaching(dsn string) (*sqlx.DB, error) {
+	probe, err := sql.Open("sqlite", "") // connects to nothing: it names the driver
+	if err != nil {
+		return nil, err
+	}
+	drv := probe.Driver()
+	probe.Close()
+	return sqlx.NewDb(sql.OpenDB(connector{drv: drv, dsn: dsn}), "sqlite"), nil
+}
+
 func open(ctx context.Context, path, mode string) (*sqlx.DB, error) {
 	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
 	q := url.Values{}
@@ -56,7 +69,7 @@ func open(ctx context.Context, path, mode string) (*sqlx.DB, error) {
 	q.Set("_txlock", "immediate")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeoutMillis))
 	u.RawQuery = q.Encode()
-	db, err := sqlx.Open("sqlite", u.String())
+	db, err := openCaching(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
