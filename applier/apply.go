@@ -105,17 +105,19 @@ type Session struct {
 // Begin starts an apply transaction: it integrates the node's own changes,
 // suppresses the triggers' echo, and retries held changes.
 func Begin(ctx context.Context, db *sqlx.DB, opts Options) (*Session, error) {
-	fk := "OFF"
-	if opts.ForeignKeys {
-		fk = "ON"
-	}
 	// The pragma is per connection and ignored inside a transaction: set it
-	// on the connection the transaction then runs on.
+	// on the connection the transaction then runs on, and only when it
+	// differs (setting it expires the connection's prepared statements).
 	conn, err := db.Connx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = `+fk); err != nil {
+	var fk bool
+	err = conn.GetContext(ctx, &fk, `PRAGMA foreign_keys`)
+	if err == nil && fk != opts.ForeignKeys {
+		_, err = conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA foreign_keys = %t`, opts.ForeignKeys))
+	}
+	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("apply: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/trigsync/trigsync/applier"
 	"github.com/trigsync/trigsync/changelog"
+	"github.com/trigsync/trigsync/devices"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/shipper"
 	"github.com/trigsync/trigsync/triggers"
@@ -77,7 +78,33 @@ type device struct {
 	n       int
 	path    string
 	written int
+	token   string                 // its bearer token
 	session tls.ClientSessionCache // kept between syncs when TLS sessions resume
+}
+
+// sharedToken is the hub's token, which devices without credentials of
+// their own use.
+const sharedToken = "fleet-shared-token"
+
+// credentials adds a device credential for each device to the hub's
+// database.
+func credentials(ctx context.Context, hubDB string, ds []*device) error {
+	db, err := sqlitedb.Open(ctx, hubDB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, d := range ds {
+		if d.token, err = devices.Add(ctx, tx, d.name(), "", false, time.Now()); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 func (d *device) name() string { return fmt.Sprintf("device-%05d", d.n) }
@@ -165,7 +192,7 @@ func transport(t *traffic, tlsConfig *tls.Config, d *device) http.RoundTripper {
 
 // syncOnce is one cron run of the device: open its file, write, sync both
 // ways with the hub, close.
-func syncOnce(ctx context.Context, d *device, url, token string, rows int, t *traffic, tlsConfig *tls.Config) (shipper.Summary, error) {
+func syncOnce(ctx context.Context, d *device, url string, rows int, t *traffic, tlsConfig *tls.Config) (shipper.Summary, error) {
 	db, err := sqlitedb.Open(ctx, d.path)
 	if err != nil {
 		return shipper.Summary{}, err
@@ -176,7 +203,7 @@ func syncOnce(ctx context.Context, d *device, url, token string, rows int, t *tr
 	}
 	tr := transport(t, tlsConfig, d)
 	defer tr.(countingTransport).next.(*http.Transport).CloseIdleConnections()
-	peer, err := shipper.NewRemote(url, shipper.RemoteConfig{Token: token, Transport: tr})
+	peer, err := shipper.NewRemote(url, shipper.RemoteConfig{Token: d.token, Transport: tr})
 	if err != nil {
 		return shipper.Summary{}, err
 	}
@@ -187,9 +214,9 @@ func syncOnce(ctx context.Context, d *device, url, token string, rows int, t *tr
 	return s, nil
 }
 
-// devices makes n device files in dir from the template; resume gives
+// makeDevices makes n device files in dir from the template; resume gives
 // each a TLS session cache.
-func devices(ctx context.Context, dir, tmpl string, n int, resume bool) ([]*device, error) {
+func makeDevices(ctx context.Context, dir, tmpl string, n int, resume bool) ([]*device, error) {
 	ds := make([]*device, n)
 	for i := range ds {
 		d := &device{n: i, path: filepath.Join(dir, fmt.Sprintf("device-%05d.db", i))}

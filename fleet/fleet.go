@@ -47,6 +47,9 @@ type Config struct {
 	// TLS serves over HTTPS with a generated certificate; Resume keeps each
 	// device's TLS session between its syncs.
 	TLS, Resume bool
+	// Credentials gives every device a credential of its own (trigsync
+	// devices add); otherwise they share the hub's token.
+	Credentials bool
 	// After the schedule, device 0 syncs ProbeSyncs times more, one at a
 	// time, each time with ProbeUp rows of its own and ProbeDown new rows
 	// of the hub's to exchange: what one sync of that size costs a hub
@@ -104,11 +107,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	logf("creating %d device files", cfg.Devices)
-	ds, err := devices(ctx, cfg.Dir, tmpl, cfg.Devices, cfg.Resume)
+	ds, err := makeDevices(ctx, cfg.Dir, tmpl, cfg.Devices, cfg.Resume)
 	if err != nil {
 		return rep, err
 	}
-	h := &hub{binary: cfg.Binary, db: hubDB, listen: "127.0.0.1:0", args: cfg.HubArgs}
+	if cfg.Credentials {
+		if err := credentials(ctx, hubDB, ds); err != nil {
+			return rep, err
+		}
+	} else {
+		for _, d := range ds {
+			d.token = sharedToken
+		}
+	}
+	h := &hub{binary: cfg.Binary, db: hubDB, listen: "127.0.0.1:0", args: cfg.HubArgs, env: []string{"TRIGSYNC_TOKEN=" + sharedToken}}
 	var clientTLS *tls.Config
 	scheme := "http"
 	if cfg.TLS {
@@ -222,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s, err := syncOnce(ctx, p.d, url, "", p.writes, &tr, clientTLS)
+			s, err := syncOnce(ctx, p.d, url, p.writes, &tr, clientTLS)
 			took := time.Since(began)
 			mu.Lock()
 			defer mu.Unlock()
@@ -297,13 +309,13 @@ func probe(ctx context.Context, cfg Config, d, other *device, hubDB, url string,
 			}
 		}
 		if d != other {
-			if _, err := syncOnce(ctx, other, url, "", 0, &traffic{}, clientTLS); err != nil {
+			if _, err := syncOnce(ctx, other, url, 0, &traffic{}, clientTLS); err != nil {
 				return r, err
 			}
 		}
 		before := hubCPU()
 		began := time.Now()
-		s, err := syncOnce(ctx, d, url, "", cfg.ProbeUp, &tr, clientTLS)
+		s, err := syncOnce(ctx, d, url, cfg.ProbeUp, &tr, clientTLS)
 		r.Latencies = append(r.Latencies, time.Since(began))
 		cpu += hubCPU() - before
 		r.Syncs++

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,32 +49,18 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		s.fullExchange(w, r, fmt.Sprintf("this node's id is %s, not %s", s.id(), head.Hub))
 		return
 	}
-	// What the caller knows of this node: a node restored from an older
-	// copy ships nothing until it healed (409, as a v1 pull).
-	if err := restore.Check(ctx, s.cfg.DB, peer, head.Knows); err != nil {
-		s.failRestored(w, r, err)
+	// The checks read in one transaction: one lock, one moment.
+	why, err := s.decidable(ctx, peer, head)
+	if errors.Is(err, restore.ErrRestored) {
+		s.failRestored(w, r, err) // as a v1 pull: the caller heals this node
 		return
 	}
-	// What this node knows of the caller, against what the caller states.
-	k, err := restore.Of(ctx, s.cfg.DB, peer)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	if !k.Matches(head.Claim) {
-		s.fullExchange(w, r, fmt.Sprintf("this node read the caller's log through seq %d and holds its own changes through %d; the caller states %d and %d",
-			k.LogSeq, k.OwnSeq, head.Claim.Log.Seq, head.Claim.Own.Seq))
-		return
-	}
-	// A cursor behind pruned history: v1 decides whether the caller lacks
-	// any of it (and then rebuilds), before anything is applied.
-	pruned, err := applier.PrunedThrough(ctx, s.cfg.DB)
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
-		return
-	}
-	if head.Knows.LogSeq < pruned {
-		s.fullExchange(w, r, fmt.Sprintf("the caller's cursor %d is behind the log pruned through seq %d", head.Knows.LogSeq, pruned))
+	if why != "" {
+		s.fullExchange(w, r, why)
 		return
 	}
 	if err := s.drift.Check(ctx, s.cfg.DB); err != nil {
@@ -92,20 +80,11 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	after := head.Knows.LogSeq
-	err = s.prepare(ctx, peer, after)
-	if err == nil {
-		ans.Chunk, err = shipper.ReadChunk(ctx, s.cfg.DB, peer, after, min(head.Limit, MaxPullRows))
-	}
+	ans.Chunk, ans.More, err = s.readFor(ctx, peer, after, after, min(head.Limit, MaxPullRows))
 	var gone *shipper.PrunedError
 	if errors.As(err, &gone) { // pruned since the check: applied pushes stay, the caller pushes nothing twice
 		s.fullExchange(w, r, fmt.Sprintf("%v: the caller's cursor %d is behind it", gone, after))
 		return
-	}
-	if err == nil {
-		var integrated int64
-		if integrated, err = applier.IntegratedThrough(ctx, s.cfg.DB); err == nil {
-			ans.More = ans.Chunk.Through < integrated
-		}
 	}
 	if err != nil {
 		s.cfg.Observe("serve", applier.Result{}, err)
@@ -114,6 +93,41 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 	}
 	s.lag(ans.Chunk)
 	s.reply(w, r, ans)
+}
+
+// decidable checks, in one read transaction, what the exchange needs to
+// decide alone, and says why not when it cannot; an error of
+// restore.ErrRestored when the caller knows more of this node than it
+// holds.
+func (s *Server) decidable(ctx context.Context, peer string, head shipper.ExchangeHead) (string, error) {
+	tx, err := s.cfg.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true}) // a deferred BEGIN: writers go on
+	if err != nil {
+		return "", fmt.Errorf("exchange: %w", err)
+	}
+	defer tx.Rollback()
+	// What the caller knows of this node.
+	if err := restore.Check(ctx, tx, peer, head.Knows); err != nil {
+		return "", err
+	}
+	// What this node knows of the caller, against what the caller states.
+	k, err := restore.Of(ctx, tx, peer)
+	if err != nil {
+		return "", err
+	}
+	if !k.Matches(head.Claim) {
+		return fmt.Sprintf("this node read the caller's log through seq %d and holds its own changes through %d; the caller states %d and %d",
+			k.LogSeq, k.OwnSeq, head.Claim.Log.Seq, head.Claim.Own.Seq), nil
+	}
+	// A cursor behind pruned history: v1 decides whether the caller lacks
+	// any of it (and then rebuilds), before anything is applied.
+	pruned, err := applier.PrunedThrough(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	if head.Knows.LogSeq < pruned {
+		return fmt.Sprintf("the caller's cursor %d is behind the log pruned through seq %d", head.Knows.LogSeq, pruned), nil
+	}
+	return "", nil
 }
 
 // fullExchange answers 409 asking for the v1 exchange, saying why.

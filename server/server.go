@@ -10,6 +10,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,11 +214,7 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 	// this log through acked and was seen now (log GC expires a device by
 	// it), unless another writer holds the lock (then a later pull does
 	// both), or none of it is needed (then the pull only reads).
-	err = s.prepare(r.Context(), peer, acked)
-	var ch shipper.Chunk
-	if err == nil {
-		ch, err = shipper.ReadChunk(r.Context(), s.cfg.DB, peer, after, min(limit, MaxPullRows))
-	}
+	ch, _, err := s.readFor(r.Context(), peer, after, acked, min(limit, MaxPullRows))
 	var pruned *shipper.PrunedError
 	if errors.As(err, &pruned) {
 		w.Header().Set("Content-Type", "application/json")
@@ -280,28 +277,58 @@ const seenEvery = time.Minute
 // it through acked (when ≥ 0) and was seen now, in one write transaction:
 // when any of it is needed, and unless another writer holds the lock.
 func (s *Server) prepare(ctx context.Context, peer string, acked int64) error {
-	ready, err := shipper.Prepared(ctx, s.cfg.DB)
-	if err != nil {
+	ready, err := s.prepared(ctx, s.cfg.DB, peer, acked)
+	if err != nil || ready {
 		return err
-	}
-	now := time.Now()
-	if acked >= 0 {
-		had, seen, err := peers.Contact(ctx, s.cfg.DB, peer)
-		if err != nil {
-			return err
-		}
-		ready = ready && acked <= had && now.Sub(seen) < seenEvery
-	}
-	if ready {
-		return nil
 	}
 	_, err = shipper.PrepareWithin(ctx, s.cfg.DB, prepareWait, func(tx *sqlx.Tx) error {
 		if acked < 0 {
 			return nil
 		}
-		return peers.Pulled(ctx, tx, peer, acked, now)
+		return peers.Pulled(ctx, tx, peer, acked, time.Now())
 	})
 	return err
+}
+
+// prepared reports whether prepare has nothing to do.
+func (s *Server) prepared(ctx context.Context, q sqlx.QueryerContext, peer string, acked int64) (bool, error) {
+	ready, err := shipper.Prepared(ctx, q)
+	if err != nil || !ready || acked < 0 {
+		return ready, err
+	}
+	had, seen, err := peers.Contact(ctx, q, peer)
+	return acked <= had && time.Since(seen) < seenEvery, err
+}
+
+// readFor prepares the log for peer as prepare does, then reads the chunk
+// of it after seq after, and whether the log goes on past the chunk: all
+// in one read transaction when nothing needs a write.
+func (s *Server) readFor(ctx context.Context, peer string, after, acked int64, limit int) (shipper.Chunk, bool, error) {
+	tx, err := s.cfg.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true}) // a deferred BEGIN: writers go on
+	if err != nil {
+		return shipper.Chunk{}, false, fmt.Errorf("read changes: %w", err)
+	}
+	defer tx.Rollback()
+	ready, err := s.prepared(ctx, tx, peer, acked)
+	if err != nil {
+		return shipper.Chunk{}, false, err
+	}
+	if !ready {
+		tx.Rollback()
+		if err := s.prepare(ctx, peer, acked); err != nil {
+			return shipper.Chunk{}, false, err
+		}
+		if tx, err = s.cfg.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true}); err != nil {
+			return shipper.Chunk{}, false, fmt.Errorf("read changes: %w", err)
+		}
+		defer tx.Rollback()
+	}
+	ch, err := shipper.ReadChunkTx(ctx, tx, peer, after, limit)
+	if err != nil {
+		return ch, false, err
+	}
+	integrated, err := applier.IntegratedThrough(ctx, tx)
+	return ch, ch.Through < integrated, err
 }
 
 func (s *Server) cursor(w http.ResponseWriter, r *http.Request) {

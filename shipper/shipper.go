@@ -196,12 +196,17 @@ func (e *PrunedError) Error() string {
 // ReadChunk reads up to limit rows of src's log after seq `after` for peer.
 // Reading pruned history fails with a *PrunedError.
 func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limit int) (Chunk, error) {
-	ch := Chunk{Through: after}
 	tx, err := src.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true}) // a deferred BEGIN: writers go on
 	if err != nil {
-		return ch, fmt.Errorf("read changes: %w", err)
+		return Chunk{Through: after}, fmt.Errorf("read changes: %w", err)
 	}
 	defer tx.Rollback()
+	return ReadChunkTx(ctx, tx, peer, after, limit)
+}
+
+// ReadChunkTx is ReadChunk in a read transaction of the caller's.
+func ReadChunkTx(ctx context.Context, tx *sqlx.Tx, peer string, after int64, limit int) (Chunk, error) {
+	ch := Chunk{Through: after}
 	pruned, err := applier.PrunedThrough(ctx, tx)
 	if err != nil {
 		return ch, err

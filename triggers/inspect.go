@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -127,44 +126,35 @@ func CheckDrift(ctx context.Context, q sqlx.QueryerContext) error {
 		ErrSchemaDrift, strings.Join(drifted, ", "))
 }
 
-// DriftCache remembers what CheckDrift found for one schema
-// (schema.Fingerprint) and one set of table descriptions: a node answering
-// many peers reads its schema's columns once per change of it, not once
-// per request. The zero value is ready.
+// DriftCache remembers what CheckDrift found for one committed version of
+// a database's schema (PRAGMA schema_version, which every committed
+// CREATE, ALTER and DROP moves on): a node answering many peers reads its
+// schema once per change of it, not once per request. Check reads the
+// database outside any transaction, so it sees committed schemas only.
+// The zero value is ready.
 type DriftCache struct {
 	mu      sync.Mutex
-	version uint64
+	version int64
 	checked bool
 	err     error
 }
 
-// Check is CheckDrift, answered from the cache while the schema and the
-// descriptions are the ones last checked.
-func (d *DriftCache) Check(ctx context.Context, q sqlx.QueryerContext) error {
-	version, err := schema.Fingerprint(ctx, q)
-	if err != nil {
-		return err
+// Check is CheckDrift, answered from the cache while the schema version
+// is the one last checked.
+func (d *DriftCache) Check(ctx context.Context, db *sqlx.DB) error {
+	var version int64
+	if err := db.GetContext(ctx, &version, `PRAGMA schema_version`); err != nil {
+		return fmt.Errorf("read the schema version: %w", err)
 	}
-	var descs string
-	if err := sqlx.GetContext(ctx, q, &descs, `SELECT ifnull(group_concat(id || ':' || fingerprint || ':' || active, ','), '') FROM _trigsync_tables`); err != nil {
-		return fmt.Errorf("read the table descriptions: %w", err)
-	}
-	version ^= fnv64(descs)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.checked && d.version == version {
 		return d.err
 	}
-	err = CheckDrift(ctx, q)
+	err := CheckDrift(ctx, db)
 	if err != nil && !errors.Is(err, ErrSchemaDrift) {
 		return err // not an answer: not cached
 	}
 	d.version, d.checked, d.err = version, true, err
 	return err
-}
-
-func fnv64(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
 }

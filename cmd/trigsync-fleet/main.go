@@ -34,6 +34,7 @@ func main() {
 	flag.Float64Var(&cfg.Gone, "gone", 0, "the fraction of devices that sync once and never come back")
 	flag.DurationVar(&cfg.RestartAt, "restart-at", 0, "kill the hub (SIGKILL) this far into the run and restart it")
 	flag.BoolVar(&cfg.TLS, "tls", false, "serve over HTTPS")
+	flag.BoolVar(&cfg.Credentials, "credentials", false, "give every device a credential of its own (trigsync devices add) instead of the shared token")
 	flag.BoolVar(&cfg.Resume, "resume", false, "with --tls: devices keep their TLS session between syncs")
 	flag.IntVar(&cfg.ProbeSyncs, "probe", 0, "then sync one device this many times more, one at a time (see -probe-up, -probe-down)")
 	flag.IntVar(&cfg.ProbeUp, "probe-up", 10, "rows the probe device writes before each of its syncs")
