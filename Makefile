@@ -12,7 +12,7 @@ export CGO_ENABLED = 0
 
 FUZZTIME ?= 60s
 
-.PHONY: build test lint cross bench fuzz demo clean
+.PHONY: build test lint cross bench bench-fleet fuzz demo clean
 
 build:
 	go build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o bin/trigsync ./cmd/trigsync
@@ -41,13 +41,23 @@ cross:
 # the transport benchmarks (BenchmarkTransportVerify1M among them: verify
 # of two equal million-row nodes over loopback) run real processes once each
 # (TRIGSYNC_BENCH_ROWS=N scales their million rows down); the heal of a
-# hub restored 10,000 changes back runs once a count.
+# hub restored 10,000 changes back runs once a count; the fleet (a hub and
+# 1,000 cron devices, docs/FLEET.md) runs once.
 bench:
-	go test -run '^$$' -bench . -skip 'Transport|MigrateAddColumn|HealRestore' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
+	go test -run '^$$' -bench . -skip 'Transport|MigrateAddColumn|HealRestore|Fleet' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
 	go test -run '^$$' -bench MigrateAddColumn -benchtime 10x -count $(BENCHCOUNT) ./applier | tee -a bench.out
 	go test -run '^$$' -bench HealRestore -benchtime 1x -count $(BENCHCOUNT) ./shipper | tee -a bench.out
 	go test -run '^$$' -bench Transport -benchtime 1x -count 1 -timeout 30m ./e2e | tee -a bench.out
+	go test -run '^$$' -bench Fleet -benchtime 1x -count 1 -timeout 30m ./fleet | tee -a bench.out
 	scripts/bench-ratios bench.out
+
+# The fleet load generator at 10,000 devices syncing every minute, jittered,
+# three periods, then probes of idle and 10+10 syncs (docs/FLEET.md); its
+# switches (trigsync-fleet -h): aligned schedules, TLS with and without
+# session resumption, a hub restart, devices that never come back.
+FLEET ?= -devices 10000 -rounds 3 -period 60s -concurrency 16 -probe 300
+bench-fleet: build
+	go run ./cmd/trigsync-fleet -binary bin/trigsync $(FLEET)
 
 # Coverage-guided fuzzing of everything that parses peer input; the seed
 # corpora run in `make test` as ordinary tests.

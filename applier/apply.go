@@ -135,7 +135,7 @@ func Begin(ctx context.Context, db *sqlx.DB, opts Options) (*Session, error) {
 }
 
 func (s *Session) begin(ctx context.Context, opts Options) error {
-	if err := Integrate(ctx, s.tx); err != nil {
+	if err := integrate(ctx, s.tx, opts.Schema); err != nil {
 		return err
 	}
 	// Echo suppression: the triggers log nothing this transaction writes.

@@ -20,7 +20,10 @@ const integrateBatch = 5000
 // change's incarnation onto its log row. (Changes received from peers are
 // integrated as they are applied.) Shipping and applying need both; it
 // runs in the caller's write transaction.
-func Integrate(ctx context.Context, tx *sqlx.Tx) error {
+func Integrate(ctx context.Context, tx *sqlx.Tx) error { return integrate(ctx, tx, nil) }
+
+// integrate is Integrate reading the schema through cache (nil: none).
+func integrate(ctx context.Context, tx *sqlx.Tx, cache *schema.Cache) error {
 	done, err := IntegratedThrough(ctx, tx)
 	if err != nil {
 		return err
@@ -78,7 +81,7 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error {
 			}
 			t, ok := tables[c.Table]
 			if !ok {
-				if t, err = schema.Lookup(ctx, tx, c.Table); err != nil {
+				if t, err = cache.Lookup(ctx, tx, c.Table); err != nil {
 					return err
 				}
 				tables[c.Table] = t

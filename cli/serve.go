@@ -58,7 +58,7 @@ func remoteConfig(c *ucli.Context) (shipper.RemoteConfig, error) {
 		return shipper.RemoteConfig{}, err
 	}
 	tlsConfig, err := clientTLS(c)
-	return shipper.RemoteConfig{Token: tok, TLS: tlsConfig, Logger: log}, err
+	return shipper.RemoteConfig{Token: tok, TLS: tlsConfig, Logger: log, UserAgent: "trigsync/" + c.App.Version}, err
 }
 
 // remote is the peer at url, reached as remoteConfig says.

@@ -114,7 +114,7 @@ func TestDeviceCredentialsProcesses(t *testing.T) {
 	// serve writes when devices were last seen every few seconds.
 	pollUntil(t, "last seen of dev-b", func() bool {
 		d := listDevices(t, hub)["dev-b"]
-		return d.LastSeen != nil && d.Version != ""
+		return d.LastSeen != nil && strings.HasPrefix(d.Version, "trigsync/")
 	})
 	if d := listDevices(t, hub)["dev-a"]; d.Revoked == nil {
 		t.Fatalf("dev-a: %+v", d)

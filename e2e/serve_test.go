@@ -102,8 +102,12 @@ func TestSyncOverHTTP(t *testing.T) {
 		t.Fatalf("metrics without a token: %d", code)
 	}
 	code, body := get(t, url+"/metrics", "s3cret")
+	// No series per device: the device is counted among the peers that
+	// dial in, and seen.
 	if code != http.StatusOK || !strings.Contains(body, "trigsync_changes_applied_total 2") ||
-		!strings.Contains(body, `trigsync_peer_pending_changes{peer="`+nodeID(t, device)+`"} 0`) {
+		!strings.Contains(body, `trigsync_peers{kind="dial-in"} 1`) || !strings.Contains(body, `trigsync_peers_seen{window="1h"} 1`) ||
+		!strings.Contains(body, `trigsync_request_duration_seconds_count{route="GET /v1/changes"}`) ||
+		strings.Contains(body, nodeID(t, device)) {
 		t.Fatalf("metrics: %d\n%s", code, body)
 	}
 }

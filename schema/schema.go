@@ -148,7 +148,12 @@ func Tables(ctx context.Context, q sqlx.QueryerContext) ([]Table, error) {
 // Lookup returns the table of the main schema named name (matched as SQLite
 // matches names).
 func Lookup(ctx context.Context, q sqlx.QueryerContext, name string) (Table, error) {
-	tables, err := Tables(ctx, q)
+	return (*Cache)(nil).Lookup(ctx, q, name)
+}
+
+// Lookup is the package's Lookup, through the cache.
+func (c *Cache) Lookup(ctx context.Context, q sqlx.QueryerContext, name string) (Table, error) {
+	tables, err := c.Tables(ctx, q)
 	if err != nil {
 		return Table{}, err
 	}

@@ -37,6 +37,7 @@ import (
 type Remote struct {
 	base  string
 	token string
+	agent string // User-Agent
 	hc    *retryablehttp.Client
 	node  string
 	log   *slog.Logger
@@ -55,6 +56,9 @@ type RemoteConfig struct {
 	// Transport, when not nil, carries the requests instead of a transport
 	// of the Remote's own (TLS then is the transport's).
 	Transport http.RoundTripper
+	// UserAgent names the client to the peer (a hub shows it in devices
+	// list); "": trigsync.
+	UserAgent string
 }
 
 // NewRemote returns the peer at base URL (http:// or https://).
@@ -81,7 +85,11 @@ func NewRemote(base string, cfg RemoteConfig) (*Remote, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Remote{base: strings.TrimRight(base, "/"), token: cfg.Token, hc: hc, log: log}, nil
+	agent := cfg.UserAgent
+	if agent == "" {
+		agent = "trigsync"
+	}
+	return &Remote{base: strings.TrimRight(base, "/"), token: cfg.Token, agent: agent, hc: hc, log: log}, nil
 }
 
 // do sends a request; body, when not nil, makes the body again for every
@@ -99,6 +107,7 @@ func (r *Remote) do(ctx context.Context, method, path string, body retryablehttp
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
+	req.Header.Set("User-Agent", r.agent)
 	if body != nil {
 		req.Header.Set("Content-Encoding", "gzip")
 		req.Header.Set("Content-Type", "application/x-ndjson")
@@ -322,6 +331,7 @@ func (r *Remote) Snapshot(ctx context.Context, w io.Writer, size func(int64)) (i
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
+	req.Header.Set("User-Agent", r.agent)
 	resp, err := r.hc.Do(req)
 	if err != nil {
 		return 0, tries.gaveUp(fmt.Errorf("snapshot from %s: %w", r.base, err))
