@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -81,7 +82,11 @@ type Report struct {
 	// of every sync of the run.
 	Requests, Bytes, Dials int64
 	Lost                   int   // device rows missing on the hub at the end
+	Doubled                int   // changes the hub's log holds more than once
 	Probe                  Round // the probe syncs
+	// Scrape is how long one GET /metrics took at the end, and its size.
+	Scrape      time.Duration
+	ScrapeBytes int
 }
 
 // Run runs the generator and stops the hub.
@@ -276,11 +281,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if u, err := procUsage(h.cmd.Process.Pid); err == nil {
 		rep.HubRSS, rep.HubPeak = u.RSS, u.HWM
 	}
+	if rep.Scrape, rep.ScrapeBytes, err = scrape(ctx, url, clientTLS); err != nil {
+		return rep, err
+	}
 	written := 0
 	for _, d := range ds {
 		written += d.written
 	}
-	if rep.Lost, err = missing(ctx, hubDB, written); err != nil {
+	if rep.Lost, rep.Doubled, err = missing(ctx, hubDB, written); err != nil {
 		return rep, err
 	}
 	return rep, ctx.Err()
@@ -356,18 +364,43 @@ func writeHub(ctx context.Context, path string, cfg Config, start time.Time) {
 	}
 }
 
-// missing counts the device rows the hub lacks.
-func missing(ctx context.Context, hubDB string, written int) (int, error) {
+// missing counts the device rows the hub lacks, and the changes its log
+// holds more than once.
+func missing(ctx context.Context, hubDB string, written int) (lost, doubled int, err error) {
 	db, err := sqlitedb.Open(ctx, hubDB)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer db.Close()
 	var n int
 	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM readings`); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return written - n, nil
+	err = db.GetContext(ctx, &doubled, `SELECT count(*) - count(DISTINCT origin || ':' || origin_seq)
+		FROM _trigsync_changelog WHERE origin IS NOT NULL`)
+	return written - n, doubled, err
+}
+
+// scrape times one GET /metrics of the hub.
+func scrape(ctx context.Context, url string, clientTLS *tls.Config) (time.Duration, int, error) {
+	tr := &http.Transport{TLSClientConfig: clientTLS}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+sharedToken)
+	began := time.Now()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("scrape the hub: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("scrape the hub: %s", resp.Status)
+	}
+	return time.Since(began), len(b), err
 }
 
 // Print writes the report as a table.
@@ -403,9 +436,9 @@ func (rep Report) Print(w io.Writer) {
 	}
 	tw.Flush()
 	if syncs > 0 {
-		fmt.Fprintf(w, "per sync: %.2f requests, %.0f bytes, %.2f connections; hub RSS %.1f MB (peak %.1f MB); device rows missing on the hub: %d\n",
+		fmt.Fprintf(w, "per sync: %.2f requests, %.0f bytes, %.2f connections; hub RSS %.1f MB (peak %.1f MB); device rows missing on the hub: %d, changes in its log twice: %d; a /metrics scrape: %s, %d bytes\n",
 			float64(rep.Requests)/float64(syncs), float64(rep.Bytes)/float64(syncs), float64(rep.Dials)/float64(syncs),
-			float64(rep.HubRSS)/(1<<20), float64(rep.HubPeak)/(1<<20), rep.Lost)
+			float64(rep.HubRSS)/(1<<20), float64(rep.HubPeak)/(1<<20), rep.Lost, rep.Doubled, rep.Scrape.Round(10*time.Microsecond), rep.ScrapeBytes)
 	}
 	if p := rep.Probe; p.Syncs > 0 {
 		l := slices.Clone(p.Latencies)

@@ -68,7 +68,8 @@ func BenchmarkFleet(b *testing.B) {
 		b.ReportMetric(float64(rep.Probe.Requests)/float64(rep.Probe.Syncs), "requests/idle-sync")
 		b.ReportMetric(float64(rep10.Probe.Bytes)/float64(rep10.Probe.Syncs), "bytes/10+10-sync")
 		b.ReportMetric(float64(rep.HubPeak)/(1<<20), "hub-peak-MB")
-		b.ReportMetric(float64(errs+rep.Lost), "errors+lost")
+		b.ReportMetric(float64(errs+rep.Lost+rep.Doubled), "errors+lost+doubled")
+		b.ReportMetric(float64(rep.Scrape.Microseconds())/1e3, "scrape-ms")
 	}
 }
 

@@ -54,8 +54,8 @@ func TestSmoke(t *testing.T) {
 	if want := 200 + 2*180; syncs != want {
 		t.Errorf("%d syncs, want %d", syncs, want)
 	}
-	if rep.Lost != 0 {
-		t.Errorf("the hub lacks %d device rows", rep.Lost)
+	if rep.Lost != 0 || rep.Doubled != 0 {
+		t.Errorf("the hub lacks %d device rows, holds %d changes twice", rep.Lost, rep.Doubled)
 	}
 	if p := rep.Probe; p.Errors > 0 || p.Up != 10*p.Syncs || p.Down < 10*p.Syncs {
 		t.Errorf("probe: %d errors (%s), %d up and %d down in %d syncs", p.Errors, p.FirstErr, p.Up, p.Down, p.Syncs)

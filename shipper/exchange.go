@@ -143,7 +143,8 @@ func (r *Remote) known(ctx context.Context, local *sqlx.DB) (hub string, acked i
 	}
 	err = local.GetContext(ctx, &row, `SELECT n.node_id, p.acked_seq,
 			EXISTS (SELECT 1 FROM _trigsync_peers WHERE url IS NULL AND pulled_seq > 0) AS files
-		FROM _trigsync_peers p JOIN _trigsync_nodes n ON n.ref = p.node WHERE p.url = ?`, r.base)
+		FROM _trigsync_peers p JOIN _trigsync_nodes n ON n.ref = p.node WHERE p.url = ?
+		ORDER BY p.last_success DESC LIMIT 1`, r.base) // a hub that healed a restore: its new id
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", 0, false, nil
 	}
