@@ -56,7 +56,15 @@ func copyNode(ctx context.Context, src, dst string) error {
 	if err := os.WriteFile(dst, b, 0o644); err != nil {
 		return err
 	}
-	db, err := sqlitedb.Open(ctx, dst)
+	return inTx(ctx, dst, func(tx *sqlx.Tx) error {
+		_, _, err := changelog.ResetNodeID(ctx, tx)
+		return err
+	})
+}
+
+// inTx runs f in a write transaction of the database at path.
+func inTx(ctx context.Context, path string, f func(*sqlx.Tx) error) error {
+	db, err := sqlitedb.Open(ctx, path)
 	if err != nil {
 		return err
 	}
@@ -66,7 +74,7 @@ func copyNode(ctx context.Context, src, dst string) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, _, err := changelog.ResetNodeID(ctx, tx); err != nil {
+	if err := f(tx); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -89,22 +97,15 @@ const sharedToken = "fleet-shared-token"
 // credentials adds a device credential for each device to the hub's
 // database.
 func credentials(ctx context.Context, hubDB string, ds []*device) error {
-	db, err := sqlitedb.Open(ctx, hubDB)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, d := range ds {
-		if d.token, err = devices.Add(ctx, tx, d.name(), "", false, time.Now()); err != nil {
-			return err
+	return inTx(ctx, hubDB, func(tx *sqlx.Tx) error {
+		for _, d := range ds {
+			var err error
+			if d.token, err = devices.Add(ctx, tx, d.name(), "", false, time.Now()); err != nil {
+				return err
+			}
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 func (d *device) name() string { return fmt.Sprintf("device-%05d", d.n) }
