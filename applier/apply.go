@@ -868,6 +868,45 @@ func (a *applier) setAside(ctx context.Context, kind string, c changelog.Change,
 	return nil
 }
 
+// progress records in tx that the peer's log is applied through
+// b.Through, and that an exchange with the peer succeeded.
+func progress(ctx context.Context, tx *sqlx.Tx, refs *changelog.NodeRefs, b Batch) error {
+	peer, err := refs.Ref(ctx, tx, b.Peer)
+	if err != nil {
+		return err
+	}
+	// The stamp at the cursor lets the next exchange check that the
+	// peer's log still holds what was read (package restore).
+	if _, err := tx.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, pulled_seq, pulled_hlc) VALUES (?, ?, nullif(?, 0))
+		ON CONFLICT (node) DO UPDATE SET pulled_hlc = CASE WHEN excluded.pulled_seq > pulled_seq OR pulled_hlc IS NULL
+			THEN ifnull(excluded.pulled_hlc, pulled_hlc) ELSE pulled_hlc END,
+		pulled_seq = max(pulled_seq, excluded.pulled_seq)`, peer, b.Through, int64(b.ThroughHLC)); err != nil {
+		return fmt.Errorf("store peer progress: %w", err)
+	}
+	// An exchange with the peer succeeded, in this commit: no other.
+	return peers.Succeeded(ctx, tx, b.Peer, "", time.Now())
+}
+
+// Advance moves the cursor of peer's log to through (the row there
+// stamped throughHLC) in one small write transaction, applying nothing:
+// for a run of the peer's log that holds nothing for this node (what the
+// sender left out, as this node has it), an apply session, with all it
+// reads to begin, is not needed.
+func Advance(ctx context.Context, db *sqlx.DB, peer string, through int64, throughHLC hlc.Timestamp) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("move the cursor of %s: %w", peer, err)
+	}
+	defer tx.Rollback()
+	if err := progress(ctx, tx, changelog.NewNodeRefs(), Batch{Peer: peer, Through: through, ThroughHLC: throughHLC}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("move the cursor of %s: %w", peer, err)
+	}
+	return nil
+}
+
 // seen returns the greatest origin seq of origin's changes this node
 // holds (its version vector's entry), read as needed: a hub that knows
 // thousands of devices does not read them all for each push.
@@ -897,20 +936,7 @@ func (a *applier) finish(ctx context.Context, b Batch) error {
 		}
 	}
 	if b.Peer != "" {
-		peer, err := a.st.ref(ctx, b.Peer)
-		if err != nil {
-			return err
-		}
-		// The stamp at the cursor lets the next exchange check that the
-		// peer's log still holds what was read (package restore).
-		if _, err := a.tx.ExecContext(ctx, `INSERT INTO _trigsync_peers(node, pulled_seq, pulled_hlc) VALUES (?, ?, nullif(?, 0))
-			ON CONFLICT (node) DO UPDATE SET pulled_hlc = CASE WHEN excluded.pulled_seq > pulled_seq OR pulled_hlc IS NULL
-				THEN ifnull(excluded.pulled_hlc, pulled_hlc) ELSE pulled_hlc END,
-			pulled_seq = max(pulled_seq, excluded.pulled_seq)`, peer, b.Through, int64(b.ThroughHLC)); err != nil {
-			return fmt.Errorf("store peer progress: %w", err)
-		}
-		// An exchange with the peer succeeded, in this commit: no other.
-		if err := peers.Succeeded(ctx, a.tx, b.Peer, "", time.Now()); err != nil {
+		if err := progress(ctx, a.tx, a.st.refs, b); err != nil {
 			return err
 		}
 	}

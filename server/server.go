@@ -466,9 +466,23 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 			session.Rollback()
 		}
 	}()
+	// Chunks without changes (what the sender left out, as this node has
+	// it: a device's log after it received from this hub) move the cursor
+	// without an apply session, unless one follows, whose commit does.
+	var skipped *shipper.Chunk
+	advance := func() error {
+		if skipped == nil {
+			return nil
+		}
+		if err := applier.Advance(ctx, s.cfg.DB, peer, skipped.Through, skipped.ThroughHLC); err != nil {
+			return err
+		}
+		res.Through = skipped.Through
+		return nil
+	}
 	for d := range chunks {
 		if errors.Is(d.err, io.EOF) {
-			return res, nil
+			return res, advance()
 		} else if d.err != nil {
 			return res, fmt.Errorf("push: chunk after seq %d: %w", res.Through, d.err)
 		}
@@ -478,6 +492,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 		if err := caller.checkOrigins(ch.Changes); err != nil {
 			return res, err
 		}
+		if session == nil && len(ch.Changes) == 0 && ch.EpochEnd {
+			skipped = &ch
+			continue
+		}
+		skipped = nil
 		if session == nil {
 			if session, err = applier.Begin(ctx, s.cfg.DB, s.cfg.Apply); err != nil {
 				return res, err
@@ -496,7 +515,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 			res.Add(got)
 		}
 	}
-	return res, nil
+	return res, advance()
 }
 
 type decoded struct {
