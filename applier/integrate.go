@@ -24,16 +24,12 @@ func Integrate(ctx context.Context, tx *sqlx.Tx) error { return integrate(ctx, t
 
 // integrate is Integrate reading the schema through cache (nil: none).
 func integrate(ctx context.Context, tx *sqlx.Tx, cache *schema.Cache) error {
+	if ok, err := Integrated(ctx, tx); err != nil || ok {
+		return err // every row is stamped and integrated: the common case of a hub answering a device
+	}
 	done, err := IntegratedThrough(ctx, tx)
 	if err != nil {
 		return err
-	}
-	var last int64
-	if err := tx.GetContext(ctx, &last, `SELECT ifnull(max(seq), 0) FROM `+changelog.LogTable); err != nil {
-		return fmt.Errorf("integrate: %w", err)
-	}
-	if last <= done {
-		return nil // every row is stamped and integrated: the common case of a hub answering a device
 	}
 	if _, err := changelog.Stamp(ctx, tx); err != nil {
 		return err
@@ -189,6 +185,18 @@ func (w *incarnations) flush(ctx context.Context) error {
 	}
 	w.args = w.args[:0]
 	return nil
+}
+
+// Integrated reports whether q's log is stamped and integrated through its
+// last row: Integrate would have nothing to do. It only reads.
+func Integrated(ctx context.Context, q sqlx.QueryerContext) (bool, error) {
+	var done bool
+	err := sqlx.GetContext(ctx, q, &done, `SELECT ifnull(max(seq), 0) <= (SELECT value FROM _trigsync_meta WHERE key = 'integrated_seq')
+		FROM `+changelog.LogTable)
+	if err != nil {
+		return false, fmt.Errorf("read how far the log is integrated: %w", err)
+	}
+	return done, nil
 }
 
 // IntegratedThrough is the seq through which the log is integrated: the

@@ -135,17 +135,35 @@ func heals(log string) []healReport {
 	return out
 }
 
-// oneHeal fails unless log reports exactly one heal, from old to new,
-// with the figures want (old and new are filled in).
-func oneHeal(t *testing.T, what, log string, want healReport) {
+// theHeal returns the one heal log reports, and fails unless there is
+// exactly one.
+func theHeal(t *testing.T, what, log string) healReport {
 	t.Helper()
 	hs := heals(log)
 	if len(hs) != 1 {
 		t.Fatalf("%s reports %d heals, want 1:\n%s", what, len(hs), log)
 	}
-	if hs[0] != want {
-		t.Fatalf("%s reports the heal %+v, want %+v:\n%s", what, hs[0], want, log)
+	return hs[0]
+}
+
+// oneHeal fails unless log reports exactly one heal, from old to new,
+// with the figures want (old and new are filled in).
+func oneHeal(t *testing.T, what, log string, want healReport) {
+	t.Helper()
+	if h := theHeal(t, what, log); h != want {
+		t.Fatalf("%s reports the heal %+v, want %+v:\n%s", what, h, want, log)
 	}
+}
+
+// healedID returns db's node id, and fails when it is still old: the
+// restored node (who) did not heal.
+func healedID(t *testing.T, db, who, old string) string {
+	t.Helper()
+	id := nodeIDOf(t, db)
+	if id == old {
+		t.Fatalf("the restored %s kept its node id %s", who, old)
+	}
+	return id
 }
 
 // verifyEqual fails unless `trigsync verify DB --peer PEER` finds them equal.
@@ -300,10 +318,7 @@ func TestRestoreHubBehindDeviceCursors(t *testing.T) {
 		}
 	}
 
-	healed := nodeIDOf(t, hub)
-	if healed == old {
-		t.Fatalf("the restored hub kept its node id %s", old)
-	}
+	healed := healedID(t, hub, "hub", old)
 	// The copy held no change of the hub's own; the three new rows are
 	// re-issued; the two lost ones come back.
 	oneHeal(t, "the hub's serve log", serve.log.String(), healReport{old: old, new: healed, fork: 4, kept: 0, reissued: 3, lostRet: 2})
@@ -363,10 +378,7 @@ func TestRestoreDevice(t *testing.T) {
 	}
 	syncHub(t, d2, url)
 
-	healed := nodeIDOf(t, d1)
-	if healed == old {
-		t.Fatalf("the restored device kept its node id %s", old)
-	}
+	healed := healedID(t, d1, "device", old)
 	// d1's copy held its two inserts; the four changes after them (three
 	// inserts, one update) are re-issued; the three it shipped (two rows,
 	// the update) come back.
@@ -537,17 +549,11 @@ func TestRestoreWhileBothWrite(t *testing.T) {
 		}
 	}
 
-	healed := nodeIDOf(t, hub)
-	if healed == old {
-		t.Fatalf("the restored hub kept its node id %s", old)
-	}
-	hs := heals(serve.log.String())
-	if len(hs) != 1 {
-		t.Fatalf("the hub's serve log reports %d heals, want 1:\n%s", len(hs), serve.log)
-	}
+	healed := healedID(t, hub, "hub", old)
+	h := theHeal(t, "the hub's serve log", serve.log.String())
 	// The hub wrote nothing of its own before the copy; its three new
 	// rows are re-issued, its two lost ones come back.
-	if h := hs[0]; h.old != old || h.new != healed || h.kept != 0 || h.reissued != 3 || h.lostRet != 2 || h.fork < 1 {
+	if h.old != old || h.new != healed || h.kept != 0 || h.reissued != 3 || h.lostRet != 2 || h.fork < 1 {
 		t.Fatalf("the heal's figures: %+v", h)
 	}
 	checkHealed(t, hub, url, nodes[1:], want, []string{"h-unshipped"})
@@ -699,17 +705,11 @@ func TestRestoreHubFromLitestream(t *testing.T) {
 		}
 	}
 
-	healed := nodeIDOf(t, hub)
-	if healed == old {
-		t.Fatalf("the restored hub kept its node id %s", old)
-	}
-	hs := heals(serve.log.String())
-	if len(hs) != 1 {
-		t.Fatalf("the hub's serve log reports %d heals, want 1:\n%s", len(hs), serve.log)
-	}
+	healed := healedID(t, hub, "hub", old)
+	h := theHeal(t, "the hub's serve log", serve.log.String())
 	// h-kept is the hub's one change the restored file holds; the two new
 	// rows are re-issued; h-lost comes back.
-	if h := hs[0]; h.old != old || h.new != healed || h.kept != 1 || h.reissued != 2 || h.lostRet != 1 {
+	if h.old != old || h.new != healed || h.kept != 1 || h.reissued != 2 || h.lostRet != 1 {
 		t.Fatalf("the heal's figures: %+v", h)
 	}
 	checkHealed(t, hub, url, devices, []string{"d1-1", "d1-2", "d1-3", "d2-1", "d2-2", "h-kept", "h-lost", "h-new-1", "h-new-2"},

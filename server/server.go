@@ -292,7 +292,7 @@ func (s *Server) prepare(ctx context.Context, peer string, acked int64) error {
 
 // prepared reports whether prepare has nothing to do.
 func (s *Server) prepared(ctx context.Context, q sqlx.QueryerContext, peer string, acked int64) (bool, error) {
-	ready, err := shipper.Prepared(ctx, q)
+	ready, err := applier.Integrated(ctx, q)
 	if err != nil || !ready || acked < 0 {
 		return ready, err
 	}

@@ -84,18 +84,6 @@ func PrepareWithin(ctx context.Context, src *sqlx.DB, wait time.Duration, also f
 	return true, nil
 }
 
-// Prepared reports whether db's log is stamped and integrated through its
-// last row: Prepare would have nothing to do. It only reads.
-func Prepared(ctx context.Context, db sqlx.QueryerContext) (bool, error) {
-	var done bool
-	err := sqlx.GetContext(ctx, db, &done, `SELECT ifnull(max(seq), 0) <= (SELECT value FROM _trigsync_meta WHERE key = 'integrated_seq')
-		FROM `+changelog.LogTable)
-	if err != nil {
-		return false, fmt.Errorf("read how far the log is integrated: %w", err)
-	}
-	return done, nil
-}
-
 // isBusy reports whether err is SQLite's SQLITE_BUSY: another writer.
 func isBusy(err error) bool {
 	var se *sqlite.Error
