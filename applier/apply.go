@@ -135,7 +135,7 @@ func Begin(ctx context.Context, db *sqlx.DB, opts Options) (*Session, error) {
 }
 
 func (s *Session) begin(ctx context.Context, opts Options) error {
-	if err := integrate(ctx, s.tx, opts.Schema); err != nil {
+	if err := Integrate(ctx, s.tx, opts.Schema); err != nil {
 		return err
 	}
 	// Echo suppression: the triggers log nothing this transaction writes.
@@ -185,6 +185,10 @@ func (s *Session) Commit(ctx context.Context, peer string, through int64, throug
 	}
 	return s.res, nil
 }
+
+// Also runs f in the session's transaction, so that what the caller
+// records beside the changes (a peer's acknowledgement) commits with them.
+func (s *Session) Also(f func(*sqlx.Tx) error) error { return f(s.tx) }
 
 // Rollback abandons the session; after Commit it does nothing.
 func (s *Session) Rollback() {
@@ -888,23 +892,12 @@ func progress(ctx context.Context, tx *sqlx.Tx, refs *changelog.NodeRefs, b Batc
 }
 
 // Advance moves the cursor of peer's log to through (the row there
-// stamped throughHLC) in one small write transaction, applying nothing:
+// stamped throughHLC) in the caller's write transaction, applying nothing:
 // for a run of the peer's log that holds nothing for this node (what the
 // sender left out, as this node has it), an apply session, with all it
 // reads to begin, is not needed.
-func Advance(ctx context.Context, db *sqlx.DB, peer string, through int64, throughHLC hlc.Timestamp) error {
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("move the cursor of %s: %w", peer, err)
-	}
-	defer tx.Rollback()
-	if err := progress(ctx, tx, changelog.NewNodeRefs(), Batch{Peer: peer, Through: through, ThroughHLC: throughHLC}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("move the cursor of %s: %w", peer, err)
-	}
-	return nil
+func Advance(ctx context.Context, tx *sqlx.Tx, peer string, through int64, throughHLC hlc.Timestamp) error {
+	return progress(ctx, tx, changelog.NewNodeRefs(), Batch{Peer: peer, Through: through, ThroughHLC: throughHLC})
 }
 
 // seen returns the greatest origin seq of origin's changes this node

@@ -19,11 +19,9 @@ const integrateBatch = 5000
 // the last integration in the merge state, in log order, writing each
 // change's incarnation onto its log row. (Changes received from peers are
 // integrated as they are applied.) Shipping and applying need both; it
-// runs in the caller's write transaction.
-func Integrate(ctx context.Context, tx *sqlx.Tx) error { return integrate(ctx, tx, nil) }
-
-// integrate is Integrate reading the schema through cache (nil: none).
-func integrate(ctx context.Context, tx *sqlx.Tx, cache *schema.Cache) error {
+// runs in the caller's write transaction, reading the schema through cache
+// (nil: none).
+func Integrate(ctx context.Context, tx *sqlx.Tx, cache *schema.Cache) error {
 	if ok, err := Integrated(ctx, tx); err != nil || ok {
 		return err // every row is stamped and integrated: the common case of a hub answering a device
 	}

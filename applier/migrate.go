@@ -72,7 +72,7 @@ func migrate(ctx context.Context, db *sqlx.DB, opts MigrateOptions,
 		return m, fmt.Errorf("migrate: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := Integrate(ctx, tx); err != nil {
+	if err := Integrate(ctx, tx, nil); err != nil {
 		return m, err
 	}
 	stmts, err := plan(ctx, tx)

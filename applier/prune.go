@@ -34,7 +34,7 @@ const pruneBatch = 1000
 // of it. It runs in the caller's write transaction.
 func Prune(ctx context.Context, tx *sqlx.Tx, retention, expiry time.Duration, now time.Time) (Pruned, error) {
 	var p Pruned
-	if err := Integrate(ctx, tx); err != nil {
+	if err := Integrate(ctx, tx, nil); err != nil {
 		return p, err
 	}
 	from, err := PrunedThrough(ctx, tx)

@@ -316,7 +316,7 @@ func probe(ctx context.Context, cfg Config, d, other *device, hubDB, url string,
 				return r, err
 			}
 		}
-		if d != other {
+		if d != other && cfg.ProbeDown > 0 { // another device's sync integrates the hub's rows first
 			if _, err := syncOnce(ctx, other, url, 0, &traffic{}, clientTLS); err != nil {
 				return r, err
 			}

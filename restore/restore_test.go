@@ -20,7 +20,7 @@ func TestCheck(t *testing.T) {
 	}
 	db.MustExec(`INSERT INTO kv VALUES ('a', 1), ('b', 2)`)
 	tx := db.MustBeginTx(t.Context(), nil)
-	if err := applier.Integrate(t.Context(), tx); err != nil {
+	if err := applier.Integrate(t.Context(), tx, nil); err != nil {
 		t.Fatal(err)
 	}
 	tx.Commit()

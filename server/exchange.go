@@ -7,8 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/peers"
 	"github.com/trigsync/trigsync/restore"
 	"github.com/trigsync/trigsync/shipper"
 	"github.com/trigsync/trigsync/triggers"
@@ -24,11 +28,12 @@ import (
 // v1 exchange, which checks and heals.
 func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	body, err := gunzipped(w, r, MaxPushBytes)
+	body, err := s.gunzipped(w, r, MaxPushBytes)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
+	defer body.Close()
 	dec := json.NewDecoder(body)
 	var head shipper.ExchangeHead
 	if err := dec.Decode(&head); err != nil {
@@ -71,16 +76,20 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, code, err)
 		return
 	}
+	// The caller's acknowledgement of this log commits with its push, if it
+	// pushes: then answering it needs no other write.
+	acked := head.Knows.LogSeq
+	ack := func(tx *sqlx.Tx) error { return peers.Pulled(ctx, tx, peer, acked, time.Now()) }
 	var ans shipper.ExchangeAnswer
-	pushed, err := s.apply(w, r, dec, peer)
+	pushed, err := s.apply(w, r, dec, peer, ack)
 	ans.Pushed = shipper.PushResult{Through: pushed.Through, Result: pushed.Result}
 	s.cfg.Observe("received", pushed.Result, err)
 	if err != nil {
 		s.fail(w, r, status(err), err)
 		return
 	}
-	after := head.Knows.LogSeq
-	ans.Chunk, ans.More, err = s.readFor(ctx, peer, after, after, min(head.Limit, MaxPullRows))
+	after := acked
+	ans.Chunk, ans.More, err = s.readFor(ctx, peer, after, acked, min(head.Limit, MaxPullRows))
 	var gone *shipper.PrunedError
 	if errors.As(err, &gone) { // pruned since the check: applied pushes stay, the caller pushes nothing twice
 		s.fullExchange(w, r, fmt.Sprintf("%v: the caller's cursor %d is behind it", gone, after))

@@ -86,11 +86,12 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 // changes, sent after a pull found this node restored. The node checks
 // again, heals and takes a new id.
 func (s *Server) heal(w http.ResponseWriter, r *http.Request) {
-	body, err := gunzipped(w, r, maxHealBytes)
+	body, err := s.gunzipped(w, r, maxHealBytes)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
+	defer body.Close()
 	var req shipper.HealRequest
 	// Decompressed, records take about 40 bytes each.
 	if err := json.NewDecoder(io.LimitReader(body, 64*restore.MaxRecords)).Decode(&req); err != nil {
@@ -112,7 +113,7 @@ func (s *Server) heal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer tx.Rollback()
-	if err := applier.Integrate(ctx, tx); err != nil {
+	if err := applier.Integrate(ctx, tx, s.cfg.Apply.Schema); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}

@@ -87,13 +87,14 @@ type Config struct {
 
 // Server is the HTTP face of one node.
 type Server struct {
-	cfg    Config
-	nodeID atomic.Pointer[string] // a heal of a restore changes it
-	token  [32]byte
-	drift  triggers.DriftCache
-	gzips  sync.Pool    // of *gzip.Writer
-	seen   devices.Seen // devices seen, not written yet (KeepSeen)
-	admit  *admission
+	cfg     Config
+	nodeID  atomic.Pointer[string] // a heal of a restore changes it
+	token   [32]byte
+	drift   triggers.DriftCache
+	gzips   sync.Pool    // of *gzip.Writer
+	gunzips sync.Pool    // of *gzip.Reader
+	seen    devices.Seen // devices seen, not written yet (KeepSeen)
+	admit   *admission
 }
 
 // New returns a server for the node cfg.DB holds.
@@ -281,7 +282,7 @@ func (s *Server) prepare(ctx context.Context, peer string, acked int64) error {
 	if err != nil || ready {
 		return err
 	}
-	_, err = shipper.PrepareWithin(ctx, s.cfg.DB, prepareWait, func(tx *sqlx.Tx) error {
+	_, err = shipper.PrepareWithin(ctx, s.cfg.DB, prepareWait, s.cfg.Apply.Schema, func(tx *sqlx.Tx) error {
 		if acked < 0 {
 			return nil
 		}
@@ -417,11 +418,12 @@ type PushResult struct {
 }
 
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
-	body, err := gunzipped(w, r, MaxPushBytes)
+	body, err := s.gunzipped(w, r, MaxPushBytes)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
+	defer body.Close()
 	dec := json.NewDecoder(body)
 	var head struct {
 		Node string `json:"node"`
@@ -435,7 +437,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, code, err)
 		return
 	}
-	res, err := s.apply(w, r, dec, head.Node)
+	res, err := s.apply(w, r, dec, head.Node, nil)
 	s.cfg.Observe("received", res.Result, err)
 	if err != nil {
 		s.fail(w, r, status(err), err)
@@ -446,8 +448,9 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 
 // apply applies chunks as they arrive, one transaction per run of chunks
 // that ends an epoch. The next chunk is decoded while one applies, on
-// another core.
-func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder, peer string) (PushResult, error) {
+// another core. also, when not nil, runs in the first transaction, before
+// its commit, or in the one that moves the cursor when nothing applies.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder, peer string, also func(*sqlx.Tx) error) (PushResult, error) {
 	ctx := r.Context()
 	res := PushResult{}
 	var err error
@@ -474,8 +477,17 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 		if skipped == nil {
 			return nil
 		}
-		if err := applier.Advance(ctx, s.cfg.DB, peer, skipped.Through, skipped.ThroughHLC); err != nil {
-			return err
+		err := s.write(ctx, func(tx *sqlx.Tx) error {
+			if err := applier.Advance(ctx, tx, peer, skipped.Through, skipped.ThroughHLC); err != nil {
+				return err
+			}
+			if also != nil {
+				return also(tx)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("move the cursor of %s: %w", peer, err)
 		}
 		res.Through = skipped.Through
 		return nil
@@ -506,6 +518,12 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 			return res, err
 		}
 		if ch.EpochEnd {
+			if also != nil {
+				if err := session.Also(also); err != nil {
+					return res, err
+				}
+				also = nil
+			}
 			got, err := session.Commit(ctx, peer, ch.Through, ch.ThroughHLC)
 			session = nil
 			if err != nil {
@@ -516,6 +534,19 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 		}
 	}
 	return res, advance()
+}
+
+// write runs f in a write transaction of the node's database.
+func (s *Server) write(ctx context.Context, f func(*sqlx.Tx) error) error {
+	tx, err := s.cfg.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 type decoded struct {
@@ -559,17 +590,35 @@ func decodeChunks(dec *json.Decoder, interrupt func()) (<-chan decoded, func()) 
 }
 
 // gunzipped is a request's body, of at most limit bytes as sent,
-// decompressed when it is gzip-encoded.
-func gunzipped(w http.ResponseWriter, r *http.Request, limit int64) (io.Reader, error) {
-	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
+// decompressed when it is gzip-encoded. Closing it, once the handler is
+// done with the body, keeps its decompressor for another request.
+func (s *Server) gunzipped(w http.ResponseWriter, r *http.Request, limit int64) (io.ReadCloser, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
 	if r.Header.Get("Content-Encoding") != "gzip" {
 		return body, nil
 	}
-	gz, err := gzip.NewReader(body)
+	gz, _ := s.gunzips.Get().(*gzip.Reader)
+	var err error
+	if gz == nil {
+		gz, err = gzip.NewReader(body)
+	} else {
+		err = gz.Reset(body)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("gzip body: %w", err)
 	}
-	return gz, nil
+	return pooledReader{gz, &s.gunzips}, nil
+}
+
+// pooledReader is a gzip reader that Close puts back in its pool.
+type pooledReader struct {
+	*gzip.Reader
+	pool *sync.Pool
+}
+
+func (p pooledReader) Close() error {
+	p.pool.Put(p.Reader)
+	return nil
 }
 
 // status maps a body error to its HTTP status.

@@ -10,7 +10,9 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/trigsync/trigsync/applier"
+	"github.com/trigsync/trigsync/changelog"
 	"github.com/trigsync/trigsync/internal/testutil"
+	"github.com/trigsync/trigsync/peers"
 	"github.com/trigsync/trigsync/server"
 	"github.com/trigsync/trigsync/shipper"
 )
@@ -45,7 +47,8 @@ func syncCounting(t *testing.T, db *sqlx.DB, url string) (shipper.Summary, []str
 
 // TestExchangeInOneRequest: a device's first sync with a hub is the v1
 // exchange; later ones are one POST /v2/sync each, with changes both ways
-// and none twice; a hub without the route (an older version), or one
+// and none twice, and the hub records what the device acknowledged of its
+// log (with the push, or with the cursor's move, or not at all); a hub without the route (an older version), or one
 // whose record of the device differs from the device's, gets the v1
 // exchange, and the nodes still agree.
 func TestExchangeInOneRequest(t *testing.T) {
@@ -65,6 +68,14 @@ func TestExchangeInOneRequest(t *testing.T) {
 	}))
 	defer ts.Close()
 
+	hubID, err := changelog.NodeID(t.Context(), hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devID, err := changelog.NodeID(t.Context(), dev)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dev.MustExec(`INSERT INTO item VALUES ('d1', 'from the device', 1, NULL)`)
 	s, paths := syncCounting(t, dev, ts.URL)
 	if s.Sent.Applied != 1 || len(paths) < 3 || paths[0] != "GET /v1/health" {
@@ -83,10 +94,17 @@ func TestExchangeInOneRequest(t *testing.T) {
 			hub.MustExec(step.hub)
 			dev.MustExec(step.dev)
 		}
+		knows, err := applier.Cursor(t.Context(), dev, hubID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		s, paths := syncCounting(t, dev, ts.URL)
 		if len(paths) != 1 || paths[0] != "POST /v2/sync" || s.Sent.Applied != step.sent || s.Received.Applied != step.got ||
 			s.Sent.Duplicates+s.Received.Duplicates != 0 {
 			t.Fatalf("step %d: %+v over %v", i, s, paths)
+		}
+		if acked, _, err := peers.Contact(t.Context(), hub, devID); err != nil || acked != knows {
+			t.Fatalf("step %d: the hub holds the device's acknowledgement %d (%v), the device sent %d", i, acked, err, knows)
 		}
 	}
 	// An older hub: v1, the same outcome.

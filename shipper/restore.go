@@ -46,7 +46,7 @@ func checkSelf(ctx context.Context, local *sqlx.DB, peer string, k restore.Knowl
 		return "", fmt.Errorf("check for a restore: %w", err)
 	}
 	defer tx.Rollback()
-	if err := applier.Integrate(ctx, tx); err != nil {
+	if err := applier.Integrate(ctx, tx, nil); err != nil {
 		return "", err
 	}
 	id, err := changelog.NodeID(ctx, tx)

@@ -21,6 +21,7 @@ import (
 	"github.com/trigsync/trigsync/hlc"
 	"github.com/trigsync/trigsync/internal/sqlitedb"
 	"github.com/trigsync/trigsync/peers"
+	"github.com/trigsync/trigsync/schema"
 	"github.com/trigsync/trigsync/triggers"
 )
 
@@ -37,7 +38,7 @@ func Prepare(ctx context.Context, src *sqlx.DB) error {
 		return fmt.Errorf("prepare the log: %w", err)
 	}
 	defer tx.Rollback()
-	if err := applier.Integrate(ctx, tx); err != nil {
+	if err := applier.Integrate(ctx, tx, nil); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -48,11 +49,12 @@ func Prepare(ctx context.Context, src *sqlx.DB) error {
 
 // PrepareWithin is Prepare for a node answering peers: it waits at most
 // wait for the write lock, and reports false, having done nothing, when it
-// did not get it; what is stamped already can still be read. also, when
+// did not get it; what is stamped already can still be read. It reads the
+// schema through cache (nil: none). also, when
 // not nil, runs in the same transaction. Waiting the full busy timeout
 // there could deadlock two nodes that pull from each other at once, each
 // holding its write lock while it applies a chunk of a long epoch.
-func PrepareWithin(ctx context.Context, src *sqlx.DB, wait time.Duration, also func(*sqlx.Tx) error) (bool, error) {
+func PrepareWithin(ctx context.Context, src *sqlx.DB, wait time.Duration, cache *schema.Cache, also func(*sqlx.Tx) error) (bool, error) {
 	conn, err := src.Connx(ctx)
 	if err != nil {
 		return false, fmt.Errorf("prepare the log: %w", err)
@@ -70,7 +72,7 @@ func PrepareWithin(ctx context.Context, src *sqlx.DB, wait time.Duration, also f
 		return false, fmt.Errorf("prepare the log: %w", err)
 	}
 	defer tx.Rollback()
-	if err := applier.Integrate(ctx, tx); err != nil {
+	if err := applier.Integrate(ctx, tx, cache); err != nil {
 		return false, err
 	}
 	if also != nil {
