@@ -146,6 +146,9 @@ func (s *Session) begin(ctx context.Context, opts Options) error {
 	if s.a, err = newApplier(ctx, s.tx, opts); err != nil {
 		return err
 	}
+	if !s.a.open {
+		return nil // nothing held to retry
+	}
 	return s.a.retry(ctx, []string{"held"}, nil, false, &s.res)
 }
 
@@ -259,13 +262,15 @@ func newApplier(ctx context.Context, tx *sqlx.Tx, opts Options) (*applier, error
 	if err := tx.GetContext(ctx, &a.open, `SELECT EXISTS (SELECT 1 FROM _trigsync_conflicts WHERE resolved IS NULL)`); err != nil {
 		return nil, fmt.Errorf("look for open conflicts: %w", err)
 	}
-	var held []string
-	if err := tx.SelectContext(ctx, &held, `SELECT DISTINCT ifnull(json_extract(change, '$.origin'), '') FROM _trigsync_conflicts
-		WHERE resolved IS NULL AND kind = 'held'`); err != nil {
-		return nil, fmt.Errorf("look for held changes: %w", err)
-	}
-	for _, origin := range held {
-		a.heldFrom[origin] = true
+	if a.open {
+		var held []string
+		if err := tx.SelectContext(ctx, &held, `SELECT DISTINCT ifnull(json_extract(change, '$.origin'), '') FROM _trigsync_conflicts
+			WHERE resolved IS NULL AND kind = 'held'`); err != nil {
+			return nil, fmt.Errorf("look for held changes: %w", err)
+		}
+		for _, origin := range held {
+			a.heldFrom[origin] = true
+		}
 	}
 	now := time.Now
 	if opts.Now != nil {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
@@ -235,6 +236,49 @@ func NewReader(ctx context.Context, q sqlx.QueryerContext) (*Reader, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// ReaderCache keeps what NewReader reads (the log's value and mask slots,
+// the table descriptions) for one schema (PRAGMA schema_version, which
+// every CREATE, ALTER and DROP moves on) and node id, so that a node
+// answering many peers reads it once per change of either, not once per
+// request. Descriptions are only added, never changed in what a Reader
+// decodes (one it does not know is read on the miss). The zero value is
+// ready; a nil *ReaderCache reads every time.
+type ReaderCache struct {
+	mu      sync.Mutex
+	version int64
+	r       *Reader
+}
+
+// Reader is NewReader, from the cache while the schema and node id are
+// those it was read for. Each Reader it returns is the caller's own.
+func (c *ReaderCache) Reader(ctx context.Context, q sqlx.QueryerContext) (*Reader, error) {
+	if c == nil {
+		return NewReader(ctx, q)
+	}
+	var version int64
+	if err := sqlx.GetContext(ctx, q, &version, `PRAGMA schema_version`); err != nil {
+		return nil, fmt.Errorf("read the schema version: %w", err)
+	}
+	local, err := NodeID(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	cached, cachedVersion := c.r, c.version
+	c.mu.Unlock()
+	if cached == nil || cachedVersion != version || cached.local != local {
+		if cached, err = NewReader(ctx, q); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.version, c.r = version, cached
+		c.mu.Unlock()
+	}
+	r := *cached // the descriptions are shared, read-only (reload replaces them)
+	r.nodes = NewNodeRefs()
+	return &r, nil
 }
 
 func (r *Reader) reload(ctx context.Context, q sqlx.QueryerContext) error {

@@ -34,11 +34,15 @@ type Peer struct {
 
 // ref returns the node reference of id, adding it when new.
 func ref(ctx context.Context, x sqlx.ExtContext, id string) (int64, error) {
-	if _, err := x.ExecContext(ctx, `INSERT OR IGNORE INTO _trigsync_nodes(node_id) VALUES (?)`, id); err != nil {
-		return 0, fmt.Errorf("peer %s: %w", id, err)
-	}
+	const known = `SELECT ref FROM _trigsync_nodes WHERE node_id = ?`
 	var r int64
-	if err := sqlx.GetContext(ctx, x, &r, `SELECT ref FROM _trigsync_nodes WHERE node_id = ?`, id); err != nil {
+	err := sqlx.GetContext(ctx, x, &r, known, id)
+	if errors.Is(err, sql.ErrNoRows) { // a node met for the first time
+		if _, err = x.ExecContext(ctx, `INSERT OR IGNORE INTO _trigsync_nodes(node_id) VALUES (?)`, id); err == nil {
+			err = sqlx.GetContext(ctx, x, &r, known, id)
+		}
+	}
+	if err != nil {
 		return 0, fmt.Errorf("peer %s: %w", id, err)
 	}
 	return r, nil

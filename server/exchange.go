@@ -27,7 +27,12 @@ import (
 // "exchange": "v1" before anything is applied: the caller makes the full
 // v1 exchange, which checks and heals.
 func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// Its work is bounded (a body of MaxPushBytes, a chunk of MaxPullRows):
+	// it runs to the end when the caller goes away (an answer lost is what
+	// the next exchange's claim check is for), and its statements are
+	// spared the driver's watcher goroutine, one per statement under a
+	// context that can be canceled.
+	ctx := context.WithoutCancel(r.Context())
 	body, err := s.gunzipped(w, r, MaxPushBytes)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
@@ -81,7 +86,7 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 	acked := head.Knows.LogSeq
 	ack := func(tx *sqlx.Tx) error { return peers.Pulled(ctx, tx, peer, acked, time.Now()) }
 	var ans shipper.ExchangeAnswer
-	pushed, err := s.apply(w, r, dec, peer, ack)
+	pushed, err := s.apply(ctx, decode(dec), peer, ack) // a small body: no read-ahead
 	ans.Pushed = shipper.PushResult{Through: pushed.Through, Result: pushed.Result}
 	s.cfg.Observe("received", pushed.Result, err)
 	if err != nil {

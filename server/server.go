@@ -91,9 +91,10 @@ type Server struct {
 	nodeID  atomic.Pointer[string] // a heal of a restore changes it
 	token   [32]byte
 	drift   triggers.DriftCache
-	gzips   sync.Pool    // of *gzip.Writer
-	gunzips sync.Pool    // of *gzip.Reader
-	seen    devices.Seen // devices seen, not written yet (KeepSeen)
+	readers changelog.ReaderCache // of the log read for peers
+	gzips   sync.Pool             // of *gzip.Writer
+	gunzips sync.Pool             // of *gzip.Reader
+	seen    devices.Seen          // devices seen, not written yet (KeepSeen)
 	admit   *admission
 }
 
@@ -324,7 +325,7 @@ func (s *Server) readFor(ctx context.Context, peer string, after, acked int64, l
 		}
 		defer tx.Rollback()
 	}
-	ch, err := shipper.ReadChunkTx(ctx, tx, peer, after, limit)
+	ch, err := shipper.ReadChunkTx(ctx, tx, &s.readers, peer, after, limit)
 	if err != nil {
 		return ch, false, err
 	}
@@ -437,7 +438,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, code, err)
 		return
 	}
-	res, err := s.apply(w, r, dec, head.Node, nil)
+	// Stopping early interrupts a read of the body in progress: it must not
+	// outlive the handler.
+	rc := http.NewResponseController(w)
+	next, stop := decodeAhead(dec, func() { rc.SetReadDeadline(time.Now()) })
+	defer stop()
+	res, err := s.apply(r.Context(), next, head.Node, nil)
 	s.cfg.Observe("received", res.Result, err)
 	if err != nil {
 		s.fail(w, r, status(err), err)
@@ -446,23 +452,17 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, res)
 }
 
-// apply applies chunks as they arrive, one transaction per run of chunks
-// that ends an epoch. The next chunk is decoded while one applies, on
-// another core. also, when not nil, runs in the first transaction, before
-// its commit, or in the one that moves the cursor when nothing applies.
-func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder, peer string, also func(*sqlx.Tx) error) (PushResult, error) {
-	ctx := r.Context()
+// apply applies the chunks next yields, one transaction per run of chunks
+// that ends an epoch. also, when not nil, runs in the first transaction,
+// before its commit, or in the one that moves the cursor when nothing
+// applies.
+func (s *Server) apply(ctx context.Context, next chunks, peer string, also func(*sqlx.Tx) error) (PushResult, error) {
 	res := PushResult{}
 	var err error
 	if res.Through, err = applier.Cursor(ctx, s.cfg.DB, peer); err != nil {
 		return res, err
 	}
 	caller := callerFrom(ctx) // bound to peer by s.peer
-	// Stopping early interrupts a read of the body in progress: it must not
-	// outlive the handler.
-	rc := http.NewResponseController(w)
-	chunks, stop := decodeChunks(dec, func() { rc.SetReadDeadline(time.Now()) })
-	defer stop()
 	var session *applier.Session
 	defer func() {
 		if session != nil {
@@ -492,13 +492,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 		res.Through = skipped.Through
 		return nil
 	}
-	for d := range chunks {
-		if errors.Is(d.err, io.EOF) {
+	for {
+		ch, err := next()
+		if errors.Is(err, io.EOF) {
 			return res, advance()
-		} else if d.err != nil {
-			return res, fmt.Errorf("push: chunk after seq %d: %w", res.Through, d.err)
+		} else if err != nil {
+			return res, fmt.Errorf("push: chunk after seq %d: %w", res.Through, err)
 		}
-		ch := d.chunk
 		// A device pushes its own changes only: a chunk with another's
 		// fails the request, and rolls back its epoch.
 		if err := caller.checkOrigins(ch.Changes); err != nil {
@@ -533,7 +533,6 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, dec *json.Decoder
 			res.Add(got)
 		}
 	}
-	return res, advance()
 }
 
 // write runs f in a write transaction of the node's database.
@@ -549,16 +548,29 @@ func (s *Server) write(ctx context.Context, f func(*sqlx.Tx) error) error {
 	return tx.Commit()
 }
 
+// chunks yields a body's chunks, then the error that ended it: io.EOF
+// after the last.
+type chunks func() (shipper.Chunk, error)
+
+// decode yields the chunks of dec as they are read: for a small body.
+func decode(dec *json.Decoder) chunks {
+	return func() (ch shipper.Chunk, err error) {
+		err = dec.Decode(&ch)
+		return ch, err
+	}
+}
+
 type decoded struct {
 	chunk shipper.Chunk
 	err   error // io.EOF after the last chunk
 }
 
-// decodeChunks decodes chunks from dec in a goroutine, one ahead of the
-// reader; the last value carries the error that ended the body. stop ends
-// the goroutine, calling interrupt to end a read in progress, and waits for
-// it, so that the body is not read after the handler returns.
-func decodeChunks(dec *json.Decoder, interrupt func()) (<-chan decoded, func()) {
+// decodeAhead decodes chunks from dec in a goroutine, one ahead of the
+// reader, so that the next chunk of a large push is decoded while one
+// applies, on another core. stop ends the goroutine, calling interrupt to
+// end a read in progress, and waits for it, so that the body is not read
+// after the handler returns.
+func decodeAhead(dec *json.Decoder, interrupt func()) (chunks, func()) {
 	out := make(chan decoded, 1)
 	done := make(chan struct{})
 	exited := make(chan struct{})
@@ -578,7 +590,14 @@ func decodeChunks(dec *json.Decoder, interrupt func()) (<-chan decoded, func()) 
 			}
 		}
 	}()
-	return out, func() {
+	next := func() (shipper.Chunk, error) {
+		d, ok := <-out
+		if !ok {
+			return shipper.Chunk{}, io.EOF
+		}
+		return d.chunk, d.err
+	}
+	return next, func() {
 		close(done)
 		select {
 		case <-exited: // it was done, or waiting to hand over a chunk

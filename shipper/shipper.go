@@ -191,11 +191,12 @@ func ReadChunk(ctx context.Context, src *sqlx.DB, peer string, after int64, limi
 		return Chunk{Through: after}, fmt.Errorf("read changes: %w", err)
 	}
 	defer tx.Rollback()
-	return ReadChunkTx(ctx, tx, peer, after, limit)
+	return ReadChunkTx(ctx, tx, nil, peer, after, limit)
 }
 
-// ReadChunkTx is ReadChunk in a read transaction of the caller's.
-func ReadChunkTx(ctx context.Context, tx *sqlx.Tx, peer string, after int64, limit int) (Chunk, error) {
+// ReadChunkTx is ReadChunk in a read transaction of the caller's, decoding
+// through readers (nil: none).
+func ReadChunkTx(ctx context.Context, tx *sqlx.Tx, readers *changelog.ReaderCache, peer string, after int64, limit int) (Chunk, error) {
 	ch := Chunk{Through: after}
 	pruned, err := applier.PrunedThrough(ctx, tx)
 	if err != nil {
@@ -232,7 +233,7 @@ func ReadChunkTx(ctx context.Context, tx *sqlx.Tx, peer string, after int64, lim
 		return ch, nil
 	}
 	after = next.Int64 - 1
-	r, err := changelog.NewReader(ctx, tx)
+	r, err := readers.Reader(ctx, tx)
 	if err != nil {
 		return ch, err
 	}
