@@ -69,15 +69,7 @@ func inTx(ctx context.Context, path string, f func(*sqlx.Tx) error) error {
 		return err
 	}
 	defer db.Close()
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return sqlitedb.Write(ctx, db, f)
 }
 
 // device is one simulated device: a database file, written and synced

@@ -477,7 +477,7 @@ func (s *Server) apply(ctx context.Context, next chunks, peer string, also func(
 		if skipped == nil {
 			return nil
 		}
-		err := s.write(ctx, func(tx *sqlx.Tx) error {
+		err := sqlitedb.Write(ctx, s.cfg.DB, func(tx *sqlx.Tx) error {
 			if err := applier.Advance(ctx, tx, peer, skipped.Through, skipped.ThroughHLC); err != nil {
 				return err
 			}
@@ -533,19 +533,6 @@ func (s *Server) apply(ctx context.Context, next chunks, peer string, also func(
 			res.Add(got)
 		}
 	}
-}
-
-// write runs f in a write transaction of the node's database.
-func (s *Server) write(ctx context.Context, f func(*sqlx.Tx) error) error {
-	tx, err := s.cfg.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // chunks yields a body's chunks, then the error that ended it: io.EOF

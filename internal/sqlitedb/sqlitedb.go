@@ -85,3 +85,17 @@ func open(ctx context.Context, path, mode string) (*sqlx.DB, error) {
 	}
 	return db, nil
 }
+
+// Write runs f in a write transaction of db (BEGIN IMMEDIATE) and commits
+// it; an error from f rolls it back.
+func Write(ctx context.Context, db *sqlx.DB, f func(*sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
