@@ -81,8 +81,8 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, code, err)
 		return
 	}
-	// The caller's acknowledgement of this log commits with its push, if it
-	// pushes: then answering it needs no other write.
+	// The caller's acknowledgement of this log commits with its push, or
+	// with the move of its cursor: then answering it needs no other write.
 	acked := head.Knows.LogSeq
 	ack := func(tx *sqlx.Tx) error { return peers.Pulled(ctx, tx, peer, acked, time.Now()) }
 	var ans shipper.ExchangeAnswer
@@ -93,11 +93,10 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, status(err), err)
 		return
 	}
-	after := acked
-	ans.Chunk, ans.More, err = s.readFor(ctx, peer, after, acked, min(head.Limit, MaxPullRows))
+	ans.Chunk, ans.More, err = s.readFor(ctx, peer, acked, acked, min(head.Limit, MaxPullRows))
 	var gone *shipper.PrunedError
 	if errors.As(err, &gone) { // pruned since the check: applied pushes stay, the caller pushes nothing twice
-		s.fullExchange(w, r, fmt.Sprintf("%v: the caller's cursor %d is behind it", gone, after))
+		s.fullExchange(w, r, fmt.Sprintf("%v: the caller's cursor %d is behind it", gone, acked))
 		return
 	}
 	if err != nil {
