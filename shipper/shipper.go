@@ -33,15 +33,8 @@ const DefaultChunkRows = 1000
 // Prepare stamps src's log and integrates its own changes (in a write
 // transaction of src), so that its rows can be read and shipped.
 func Prepare(ctx context.Context, src *sqlx.DB) error {
-	tx, err := src.BeginTxx(ctx, nil)
+	err := sqlitedb.Write(ctx, src, func(tx *sqlx.Tx) error { return applier.Integrate(ctx, tx, nil) })
 	if err != nil {
-		return fmt.Errorf("prepare the log: %w", err)
-	}
-	defer tx.Rollback()
-	if err := applier.Integrate(ctx, tx, nil); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("prepare the log: %w", err)
 	}
 	return nil
